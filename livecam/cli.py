@@ -1,0 +1,281 @@
+"""The `livecam` command line. Domain errors become one-line CLI errors here, and only here."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .batch import EngineSettings, encode_files
+from .config import Config, ConfigError, load_config, override
+from .faces import DETECTORS, Face, ModelNotFoundError
+from .gallery import gallery_stats, load_gallery, pick_subject
+from .images import ImageError, iter_image_files
+from .storage import atomic_write_bytes
+
+log = logging.getLogger("livecam")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line use or configuration: exit 2 with one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UsageError(message)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _settings(cfg: Config) -> EngineSettings:
+    return EngineSettings(
+        models_dir=cfg.models_dir,
+        detector=cfg.detection.detector,
+        upsample=cfg.detection.upsample,
+        max_upsample=max(cfg.detection.max_upsample, cfg.detection.upsample),
+        jitters=cfg.encoding.jitters,
+        flip_average=cfg.encoding.flip_average,
+    )
+
+
+def _apply_engine_flags(cfg: Config, args: argparse.Namespace) -> Config:
+    cfg = override(
+        cfg, "detection", detector=getattr(args, "detector", None), upsample=getattr(args, "upsample", None)
+    )
+    return override(cfg, "encoding", jitters=getattr(args, "jitters", None))
+
+
+def _encoding_json(encoding: np.ndarray) -> list[float]:
+    # float32 carries ~7 significant digits; printing more only adds noise.
+    return [float(f"{v:.7g}") for v in encoding.tolist()]
+
+
+def _face_json(face: Face) -> dict:
+    return {"box": face.box.as_list(), "encoding": _encoding_json(face.encoding)}
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_encode(args: argparse.Namespace, cfg: Config) -> int:
+    cfg = _apply_engine_flags(cfg, args)
+    if args.format == "npy" and not args.output:
+        raise UsageError("--format npy needs -o FILE.npy")
+    paths = iter_image_files([Path(p) for p in args.paths])
+    workers = args.workers if args.workers is not None else cfg.workers
+    failed = 0
+    encodings: list[np.ndarray] = []
+    out = io.StringIO() if args.output else sys.stdout
+    started = time.perf_counter()
+    for result in encode_files(paths, _settings(cfg), workers):
+        if result.error:
+            failed += 1
+            log.warning("%s", result.error)
+        if args.format == "npy":
+            encodings.extend(f.encoding for f in result.faces)
+            continue
+        record = {
+            "path": str(result.path),
+            "faces": [_face_json(f) for f in result.faces],
+            "error": result.error,
+        }
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if out is sys.stdout:
+            out.flush()
+    if args.output:
+        if args.format == "npy":
+            buf = io.BytesIO()
+            np.save(buf, np.array(encodings, np.float32).reshape(-1, 128), allow_pickle=False)
+            data = buf.getvalue()
+        else:
+            data = out.getvalue().encode("utf-8")
+        atomic_write_bytes(Path(args.output), data)  # encodings are biometric: 0600
+    elapsed = time.perf_counter() - started
+    log.info(
+        "%d images in %.2f s (%.1f images/s), %d failed",
+        len(paths),
+        elapsed,
+        len(paths) / max(elapsed, 1e-9),
+        failed,
+    )
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _subject(engine, settings: EngineSettings, path: str) -> Face:
+    from .batch import encode_path
+
+    result = encode_path(engine, settings, Path(path))
+    if result.error:
+        raise ImageError(result.error)
+    face, reason = pick_subject(result.faces)
+    if face is None:
+        raise ImageError(f"{path}: {reason}")
+    return face
+
+
+def cmd_verify(args: argparse.Namespace, cfg: Config) -> int:
+    cfg = _apply_engine_flags(cfg, args)
+    cfg = override(cfg, "matching", threshold=args.threshold)
+    settings = _settings(cfg)
+    engine = settings.build()
+    a = _subject(engine, settings, args.a)
+    b = _subject(engine, settings, args.b)
+    distance = float(np.linalg.norm(a.encoding - b.encoding))
+    same = distance <= cfg.matching.threshold
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "a": args.a,
+                    "b": args.b,
+                    "distance": round(distance, 4),
+                    "same": same,
+                    "threshold": cfg.matching.threshold,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        verdict = "same person" if same else "different people"
+        op = "<=" if same else ">"
+        print(f"{verdict}: distance {distance:.3f} {op} threshold {cfg.matching.threshold:.2f}")
+    return EXIT_OK
+
+
+def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
+    cfg = _apply_engine_flags(cfg, args)
+    cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
+    cfg = override(cfg, "matching", threshold=args.threshold)
+    settings = _settings(cfg)
+    engine = settings.build()
+    gallery = load_gallery(cfg.known_faces, settings, cfg.workers, engine)
+    log.info("gallery %s: %s", cfg.known_faces, gallery_stats(gallery))
+    if not len(gallery):
+        log.warning("%s: no enrolled faces; every face will be unknown", cfg.known_faces)
+    matcher = gallery.matcher(cfg.matching.threshold, cfg.matching.margin)
+    failed = 0
+    paths = iter_image_files([Path(p) for p in args.paths])
+    for result in encode_files(paths, settings, 1, engine):
+        if result.error:
+            failed += 1
+            log.warning("%s", result.error)
+        matches = matcher.match(np.array([f.encoding for f in result.faces])) if result.faces else []
+        if args.json:
+            faces = [
+                {
+                    "box": f.box.as_list(),
+                    "name": m.name or "unknown",
+                    "distance": round(m.distance, 4) if np.isfinite(m.distance) else None,
+                    "margin": round(m.margin, 4) if np.isfinite(m.margin) else None,
+                }
+                for f, m in zip(result.faces, matches, strict=True)
+            ]
+            print(
+                json.dumps(
+                    {"path": str(result.path), "faces": faces, "error": result.error}, ensure_ascii=False
+                )
+            )
+        elif not result.error:
+            if not result.faces:
+                print(f"{result.path}: no face")
+            for f, m in zip(result.faces, matches, strict=True):
+                dist = f"{m.distance:.3f}" if np.isfinite(m.distance) else "-"
+                print(f"{result.path}: {m.name or 'unknown'} (distance {dist}) at {f.box.as_list()}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
+    from .check import run_check
+
+    return run_check(cfg, print)
+
+
+# -- parser ----------------------------------------------------------------------------------
+def _engine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jitters", type=int, help="random re-samplings averaged per face (slower, steadier)")
+    p.add_argument("--upsample", type=int, help="HOG upsampling steps for small faces")
+    p.add_argument("--detector", choices=DETECTORS, help="hog (fast) or cnn (robust, slow)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="livecam", description="Real-time face recognition on a small CPU.")
+    parser.add_argument("--version", action="version", version=f"livecam {__version__}")
+    parser.add_argument("--config", help="config file (default: ./config.yaml when present)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("check", help="show versions, dlib build, models, config, display")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("encode", help="one 128-d embedding per face in each image (JSON lines)")
+    p.add_argument("paths", nargs="+", help="images or folders (walked in sorted order)")
+    _engine_flags(p)
+    p.add_argument("--format", choices=("jsonl", "npy"), default="jsonl")
+    p.add_argument("-o", "--output", help="write to FILE instead of standard output")
+    p.add_argument("--workers", type=int, help="processes (default: one per core)")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("verify", help="are two photos the same person?")
+    p.add_argument("a")
+    p.add_argument("b")
+    _engine_flags(p)
+    p.add_argument("--threshold", type=float, help="distance at or below which it is the same person")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("identify", help="name the faces in photos from the gallery")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    _engine_flags(p)
+    p.add_argument("--threshold", type=float)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_identify)
+    return parser
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_livecam", False):
+            root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("livecam: %(message)s"))
+    handler._livecam = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except UsageError as exc:
+        print(f"livecam: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0)
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        cfg = load_config(Path(args.config) if args.config else None)
+        return args.func(args, cfg)
+    except (UsageError, ConfigError) as exc:
+        print(f"livecam: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ImageError, ModelNotFoundError) as exc:
+        print(f"livecam: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def main_entry() -> None:
+    sys.exit(main())

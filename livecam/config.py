@@ -1,0 +1,182 @@
+"""config.yaml: read with yaml.safe_load into typed, validated dataclasses.
+
+Unknown keys, wrong types and out-of-range values are refused with one line
+that names the file and the key, so a typo never silently falls back to a
+default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG_FILE = Path("config.yaml")
+
+
+class ConfigError(ValueError):
+    """A config problem; str() is one line naming the file and key."""
+
+
+def _opt(default: Any, *, lo: float | None = None, hi: float | None = None, choices: tuple = ()) -> Any:
+    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices})
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    detector: str = _opt("hog", choices=("hog", "cnn"))
+    upsample: int = _opt(1, lo=0, hi=4)
+    max_upsample: int = _opt(2, lo=0, hi=4)
+
+
+@dataclass(frozen=True)
+class EncodingConfig:
+    jitters: int = _opt(0, lo=0, hi=100)
+    flip_average: bool = _opt(True)
+
+
+@dataclass(frozen=True)
+class MatchingConfig:
+    threshold: float = _opt(0.5, lo=0.0, hi=2.0)
+    margin: float = _opt(0.04, lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    known_faces: Path = _opt(Path("known_faces"))
+    models_dir: Path = _opt(Path("models"))
+    workers: int = _opt(0, lo=0, hi=256)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    encoding: EncodingConfig = field(default_factory=EncodingConfig)
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
+    source: Path | None = field(default=None, compare=False, metadata={"internal": True})
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string", Path: "a path"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _convert(value: Any, tp: Any, key: str, where: str, meta: dict) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        tp = args[0]
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {key} must be a mapping of settings, got {value!r}")
+        return _build(tp, value, f"{key}.", where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
+        value = float(value)
+    elif tp in (str, Path):
+        if isinstance(value, Path) and tp is Path:
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: {key} must be {_type_name(tp)}, got {value!r}")
+        value = Path(value) if tp is Path else value
+    lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices") or ()
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{where}: {key} must be between {lo} and {hi}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict, prefix: str, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in fields:
+            known = ", ".join(fields)
+            raise ConfigError(f"{where}: unknown key '{prefix}{key}' (known: {known})")
+    kwargs = {
+        name: _convert(data[name], hints[name], f"{prefix}{name}", where, dict(f.metadata))
+        for name, f in fields.items()
+        if name in data
+    }
+    return cls(**kwargs)
+
+
+def parse_config(data: Any, where: str = "config") -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a mapping of settings (key: value), got {type(data).__name__}")
+    return _build(Config, data, "", where)
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read `path` (or ./config.yaml when present); defaults when there is no file.
+
+    Relative paths inside the file are taken relative to the file's folder.
+    """
+    explicit = path is not None
+    path = Path(path) if explicit else DEFAULT_CONFIG_FILE
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"{path}: config file not found")
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{at}") from None
+    config = parse_config(data, str(path))
+    base = path.resolve().parent
+    return dataclasses.replace(
+        config,
+        known_faces=_relative_to(base, config.known_faces),
+        models_dir=_relative_to(base, config.models_dir),
+        source=path,
+    )
+
+
+def _relative_to(base: Path, p: Path) -> Path:
+    p = p.expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def override(config: Config, section: str | None = None, **values: Any) -> Config:
+    """A copy of `config` with CLI flags applied; None values mean "not given"."""
+    values = {k: v for k, v in values.items() if v is not None}
+    if not values:
+        return config
+    where = "command line"
+    if section is None:
+        hints = typing.get_type_hints(Config)
+        checked = {k: _convert(v, hints[k], k, where, _meta(Config, k)) for k, v in values.items()}
+        return dataclasses.replace(config, **checked)
+    sub = getattr(config, section)
+    hints = typing.get_type_hints(type(sub))
+    checked = {
+        k: _convert(v, hints[k], f"{section}.{k}", where, _meta(type(sub), k)) for k, v in values.items()
+    }
+    return dataclasses.replace(config, **{section: dataclasses.replace(sub, **checked)})
+
+
+def _meta(cls: type, name: str) -> dict:
+    return dict(next(f for f in dataclasses.fields(cls) if f.name == name).metadata)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("LIVECAM_TEST_DATA", REPO / ".." / "shared" / "data" / "faces")).resolve()
+
+
+@pytest.fixture(scope="session")
+def data() -> Path:
+    d = data_dir()
+    if not (d / "identities").is_dir():
+        pytest.skip(f"real face data not found at {d} (set LIVECAM_TEST_DATA)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from livecam.faces import FaceEngine
+
+    return FaceEngine().load()
+
+
+def photo(data: Path, person: str, n: int) -> Path:
+    return data / "identities" / person / f"{n}.jpg"
+
+
+@pytest.fixture
+def make_gallery(tmp_path, data):
+    """known_faces/<Name>/ with copies of real LFW photos: {name: [photo numbers]}."""
+
+    def make(people: dict[str, list[int]], root: Path | None = None) -> Path:
+        root = root or tmp_path / "known_faces"
+        for name, numbers in people.items():
+            (root / name).mkdir(parents=True, exist_ok=True)
+            for n in numbers:
+                shutil.copy(photo(data, name, n), root / name / f"{n}.jpg")
+        return root
+
+    return make

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+
+import numpy as np
+import pytest
+
+from livecam.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_encode_contract_in_input_order_with_errors(capsys, data, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    inputs = [
+        str(data / "identities" / "Tony_Blair" / "1.jpg"),
+        str(bad),
+        str(data / "negatives" / "skimage_brick.png"),
+        str(empty),
+        str(data / "groups" / "2008_001009.jpg"),
+    ]
+    code, out, err = run(capsys, "encode", "--workers", "2", *inputs)
+    assert code == 1  # some inputs failed; the rest were still processed
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["path"] for r in records] == inputs
+    assert all(set(r) == {"path", "faces", "error"} for r in records)
+    blair, broken, brick, zero, group = records
+    assert blair["error"] is None and len(blair["faces"]) == 1
+    face = blair["faces"][0]
+    assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
+    assert len(face["encoding"]) == 128 and all(isinstance(v, float) for v in face["encoding"])
+    assert broken["faces"] == [] and "broken.jpg" in broken["error"] and "\n" not in broken["error"]
+    assert zero["faces"] == [] and "empty" in zero["error"]
+    assert brick == {"path": inputs[2], "faces": [], "error": None}  # no face is not an error
+    assert len(group["faces"]) == 2
+    assert "broken.jpg" in err and "Traceback" not in err
+
+
+def test_encode_walks_folders_sorted_and_exits_0(capsys, data, tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "b").mkdir(parents=True)
+    shutil.copy(data / "identities" / "Tony_Blair" / "1.jpg", folder / "b" / "z.jpg")
+    shutil.copy(data / "identities" / "Tony_Blair" / "2.jpg", folder / "a.jpg")
+    (folder / "readme.txt").write_text("not an image")
+    code, out, _ = run(capsys, "encode", str(folder), "--workers", "1")
+    assert code == 0
+    paths = [json.loads(line)["path"] for line in out.splitlines()]
+    assert paths == [str(folder / "a.jpg"), str(folder / "b" / "z.jpg")]
+
+
+def test_encode_same_vectors_with_one_or_two_workers(capsys, data):
+    inputs = [str(data / "identities" / "Colin_Powell" / f"{n}.jpg") for n in (1, 2, 3)]
+    _, one, _ = run(capsys, "encode", "--workers", "1", *inputs)
+    _, two, _ = run(capsys, "encode", "--workers", "2", *inputs)
+    a = [json.loads(line) for line in one.splitlines()]
+    b = [json.loads(line) for line in two.splitlines()]
+    for x, y in zip(a, b, strict=True):
+        assert x["faces"][0]["box"] == y["faces"][0]["box"]
+        assert np.allclose(x["faces"][0]["encoding"], y["faces"][0]["encoding"], atol=1e-5)
+
+
+def test_encode_npy_and_output_file_are_private(capsys, data, tmp_path):
+    out = tmp_path / "enc.npy"
+    code, _, _ = run(
+        capsys,
+        "encode",
+        "--format",
+        "npy",
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        str(data / "groups" / "2008_001009.jpg"),
+        str(data / "identities" / "Tony_Blair" / "1.jpg"),
+    )
+    assert code == 0
+    arr = np.load(out, allow_pickle=False)
+    assert arr.shape == (3, 128) and arr.dtype == np.float32
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["encode"],
+        ["encode", "--format", "xml", "a.jpg"],
+        ["encode", "--format", "npy", "a.jpg"],
+        ["encode", "--upsample", "9", "a.jpg"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("livecam: error:") and err.count("\n") == 1
+
+
+def test_bad_config_key_exit_2_naming_the_key(capsys, tmp_path, data):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("matching:\n  threshhold: 0.4\n")
+    code, _, err = run(
+        capsys, "--config", str(cfg), "encode", str(data / "identities" / "Tony_Blair" / "1.jpg")
+    )
+    assert code == 2 and "matching.threshhold" in err and err.count("\n") == 1
+
+
+def test_verify_same_and_different(capsys, data):
+    ident = data / "identities"
+    code, out, _ = run(
+        capsys, "verify", "--json", str(ident / "Tony_Blair" / "1.jpg"), str(ident / "Tony_Blair" / "5.jpg")
+    )
+    same = json.loads(out)
+    assert code == 0 and same["same"] is True and same["distance"] < 0.5
+    code, out, _ = run(
+        capsys, "verify", str(ident / "Tony_Blair" / "1.jpg"), str(ident / "Colin_Powell" / "1.jpg")
+    )
+    assert code == 0 and out.startswith("different people")
+
+
+def test_verify_photo_without_face_is_one_line_error(capsys, data):
+    code, _, err = run(
+        capsys,
+        "verify",
+        str(data / "negatives" / "skimage_brick.png"),
+        str(data / "identities" / "Tony_Blair" / "1.jpg"),
+    )
+    assert code == 1 and "skimage_brick.png" in err and "no face" in err and "Traceback" not in err
+
+
+def test_identify_names_known_and_not_strangers(capsys, data, make_gallery):
+    root = make_gallery({"Tony_Blair": [1, 2, 3], "Colin_Powell": [1, 2, 3]})
+    ident = data / "identities"
+    code, out, _ = run(
+        capsys,
+        "identify",
+        "--json",
+        "--known-faces",
+        str(root),
+        str(ident / "Tony_Blair" / "12.jpg"),
+        str(ident / "Laura_Bush" / "1.jpg"),
+    )
+    assert code == 0
+    blair, laura = (json.loads(line) for line in out.splitlines())
+    assert blair["faces"][0]["name"] == "Tony_Blair"
+    assert laura["faces"][0]["name"] == "unknown"
+
+
+def test_check_reports_a_fast_dlib_and_models(capsys):
+    code, out, _ = run(capsys, "check")
+    assert code == 0
+    assert "BLAS=yes" in out, out
+    assert "dlib_face_recognition_resnet_model_v1.dat" in out
+    assert "SLOW" not in out
