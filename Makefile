@@ -19,7 +19,10 @@ test: setup
 	$(BIN)/python -m ruff check livecam tests benchmarks
 	$(BIN)/python -m pytest -q
 
+# The peer, face_recognition 1.3.0, runs on the same dlib: --no-deps keeps pip from building another one.
 bench: setup
+	$(BIN)/python -m pip -q install --no-deps face_recognition==1.3.0
+	$(BIN)/python -m pip -q install pillow
 	$(BIN)/python benchmarks/bench_engine.py
 
 clean:
