@@ -220,7 +220,7 @@ def main() -> int:
             "threshold": PEER_TOLERANCE,
             "decide": peer_decide,
         }
-        for label, extra in (("livecam", []), ("livecam (no flip)", ["--no-flip"])):
+        for label, extra in (("livecam (flip everywhere)", ["--flip"]), ("livecam (no flip)", ["--no-flip"])):
             encs, wall = run_livecam(tmp, None, extra)
             results[label] = {
                 "wall_s": wall,
@@ -230,6 +230,14 @@ def main() -> int:
                 "decide": livecam_decide(DEFAULT_THRESHOLD, DEFAULT_MARGIN),
             }
 
+        # the default: gallery photos mirror-averaged (once, cached), everything else plain
+        mixed = {}
+        seen: dict[str, int] = {}
+        for key, lab in zip(keys, labels, strict=True):
+            seen[lab] = seen.get(lab, 0) + 1
+            src = "livecam (flip everywhere)" if seen[lab] <= args.gallery else "livecam (no flip)"
+            mixed[key] = results[src]["encs"].get(key)
+        results["livecam (flip gallery only)"] = dict(results["livecam (no flip)"], encs=mixed)
         names_sorted = sorted(set(labels))
         strangers = set(names_sorted[len(names_sorted) - args.strangers :]) if args.strangers else set()
         report = {}

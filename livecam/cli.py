@@ -36,23 +36,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _settings(cfg: Config) -> EngineSettings:
+def _settings(cfg: Config, flip: bool) -> EngineSettings:
     return EngineSettings(
         models_dir=cfg.models_dir,
         detector=cfg.detection.detector,
         upsample=cfg.detection.upsample,
         max_upsample=max(cfg.detection.max_upsample, cfg.detection.upsample),
         jitters=cfg.encoding.jitters,
-        flip_average=cfg.encoding.flip_average,
+        flip_average=flip,
     )
+
+
+def _gallery_settings(cfg: Config) -> EngineSettings:
+    return _settings(cfg, cfg.encoding.flip_average != "never")
+
+
+def _probe_settings(cfg: Config, args: argparse.Namespace) -> EngineSettings:
+    if getattr(args, "flip", None) is not None:
+        return _settings(cfg, args.flip)
+    return _settings(cfg, cfg.encoding.flip_average == "always")
 
 
 def _apply_engine_flags(cfg: Config, args: argparse.Namespace) -> Config:
     cfg = override(
         cfg, "detection", detector=getattr(args, "detector", None), upsample=getattr(args, "upsample", None)
     )
-    flip = False if getattr(args, "no_flip", False) else None
-    return override(cfg, "encoding", jitters=getattr(args, "jitters", None), flip_average=flip)
+    return override(cfg, "encoding", jitters=getattr(args, "jitters", None))
 
 
 def _encoding_json(encoding: np.ndarray) -> list[float]:
@@ -75,7 +84,7 @@ def cmd_encode(args: argparse.Namespace, cfg: Config) -> int:
     encodings: list[np.ndarray] = []
     out = io.StringIO() if args.output else sys.stdout
     started = time.perf_counter()
-    for result in encode_files(paths, _settings(cfg), workers):
+    for result in encode_files(paths, _probe_settings(cfg, args), workers):
         if result.error:
             failed += 1
             log.warning("%s", result.error)
@@ -124,7 +133,8 @@ def _subject(engine, settings: EngineSettings, path: str) -> Face:
 def cmd_verify(args: argparse.Namespace, cfg: Config) -> int:
     cfg = _apply_engine_flags(cfg, args)
     cfg = override(cfg, "matching", threshold=args.threshold)
-    settings = _settings(cfg)
+    # two photos, like enrolled ones: worth the mirror pass unless told otherwise
+    settings = _settings(cfg, args.flip) if args.flip is not None else _gallery_settings(cfg)
     engine = settings.build()
     a = _subject(engine, settings, args.a)
     b = _subject(engine, settings, args.b)
@@ -154,9 +164,9 @@ def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
     cfg = _apply_engine_flags(cfg, args)
     cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
     cfg = override(cfg, "matching", threshold=args.threshold)
-    settings = _settings(cfg)
+    settings = _probe_settings(cfg, args)
     engine = settings.build()
-    gallery = load_gallery(cfg.known_faces, settings, cfg.workers, engine)
+    gallery = load_gallery(cfg.known_faces, _gallery_settings(cfg), cfg.workers)
     log.info("gallery %s: %s", cfg.known_faces, gallery_stats(gallery))
     if not len(gallery):
         log.warning("%s: no enrolled faces; every face will be unknown", cfg.known_faces)
@@ -203,7 +213,15 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jitters", type=int, help="random re-samplings averaged per face (slower, steadier)")
     p.add_argument("--upsample", type=int, help="HOG upsampling steps for small faces")
     p.add_argument("--detector", choices=DETECTORS, help="hog (fast) or cnn (robust, slow)")
-    p.add_argument("--no-flip", action="store_true", help="skip mirror-image averaging (2x faster encoding)")
+    flip = p.add_mutually_exclusive_group()
+    flip.add_argument(
+        "--flip",
+        dest="flip",
+        action="store_true",
+        default=None,
+        help="average each face with its mirror image (more accurate, 2x network work)",
+    )
+    flip.add_argument("--no-flip", dest="flip", action="store_false", help="no mirror-image averaging")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,8 +51,12 @@ class Matcher:
         if len(encodings) != len(labels):
             raise ValueError("encodings and labels differ in length")
         order = np.argsort(labels, kind="stable")
-        self._gallery = np.ascontiguousarray(encodings[order])
-        self._sq_norms = np.einsum("ij,ij->i", self._gallery, self._gallery)
+        gallery = encodings[order]
+        self._sq_norms = np.einsum("ij,ij->i", gallery, gallery)
+        # Stored as -2 * G^T, (128, N): the product below then reads the gallery
+        # once in the layout BLAS streams fastest (matching is memory-bound:
+        # 100k faces are 51 MB) and needs no extra pass to scale it.
+        self._neg2_gallery_t = np.ascontiguousarray(-2.0 * gallery.T)
         sorted_labels = labels[order]
         # Start of each person's run of rows: np.minimum.reduceat takes the
         # per-person minimum over all of their photos in one call.
@@ -72,7 +76,8 @@ class Matcher:
             return np.zeros((len(q), 0), np.float32)
         # |g - q|^2 = |g|^2 + |q|^2 - 2 g.q : one matrix product instead of a
         # (k, N, 128) difference array.
-        sq = self._sq_norms[None, :] - 2.0 * (q @ self._gallery.T)
+        sq = q @ self._neg2_gallery_t
+        sq += self._sq_norms
         per_person = np.minimum.reduceat(sq, self._starts, axis=1)
         per_person += np.einsum("ij,ij->i", q, q)[:, None]
         return np.sqrt(np.maximum(per_person, 0.0))
