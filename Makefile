@@ -24,6 +24,7 @@ bench: setup
 	$(BIN)/python -m pip -q install --no-deps face_recognition==1.3.0
 	$(BIN)/python -m pip -q install pillow
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_matching.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
