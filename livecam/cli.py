@@ -166,7 +166,9 @@ def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
     cfg = override(cfg, "matching", threshold=args.threshold)
     settings = _probe_settings(cfg, args)
     engine = settings.build()
-    gallery = load_gallery(cfg.known_faces, _gallery_settings(cfg), cfg.workers)
+    gallery_settings = _gallery_settings(cfg)
+    gallery_engine = engine.with_flip(gallery_settings.flip_average)
+    gallery = load_gallery(cfg.known_faces, gallery_settings, cfg.workers, gallery_engine)
     log.info("gallery %s: %s", cfg.known_faces, gallery_stats(gallery))
     if not len(gallery):
         log.warning("%s: no enrolled faces; every face will be unknown", cfg.known_faces)

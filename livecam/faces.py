@@ -7,8 +7,8 @@ livecam. Models are loaded the first time they are needed, never at import.
 
 from __future__ import annotations
 
+import copy
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -174,6 +174,14 @@ class FaceEngine:
     def _net(self):
         return self._dlib.face_recognition_model_v1(str(find_model("resnet", self.models_dir)))
 
+    def with_flip(self, flip_average: bool) -> FaceEngine:
+        """The same engine (models shared, not reloaded) with mirror averaging on or off."""
+        if flip_average == self.flip_average:
+            return self
+        twin = copy.copy(self)
+        twin.flip_average = flip_average
+        return twin
+
     def load(self) -> FaceEngine:
         """Build every model the configured pipeline needs now (e.g. before a live loop)."""
         _ = self._hog if self.detector == "hog" else self._cnn
@@ -213,11 +221,6 @@ class FaceEngine:
             shapes.append(self._shape5(rgb, dlib.rectangle(b.left, b.top, b.right, b.bottom)))
         return shapes
 
-    def landmarks(self, rgb: np.ndarray, box: Box) -> np.ndarray:
-        """The 5 landmark points of a face as an int array of (x, y), shape (5, 2)."""
-        shape = self._shapes(rgb, [box])[0]
-        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.int32)
-
     def chips(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
         """Aligned 150x150 RGB face chips, the network's input, one per box."""
         if not boxes:
@@ -254,8 +257,3 @@ class FaceEngine:
 def face_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Euclidean distance between embeddings (broadcasting over leading axes)."""
     return np.linalg.norm(np.asarray(a, np.float32) - np.asarray(b, np.float32), axis=-1)
-
-
-def set_blas_threads(n: int) -> None:
-    """Limit OpenBLAS threads for processes started after this call (set before dlib loads)."""
-    os.environ["OPENBLAS_NUM_THREADS"] = str(n)
