@@ -24,25 +24,34 @@ pick_clang() {
         if have "$c"; then echo "$c"; return; fi
     done
 }
+apt_install() {
+    # $1: command prefix ("" or "sudo"); the rest: packages. clang-16 is the tested
+    # compiler (Debian 12 has it); other releases get their default clang.
+    local sudo=$1; shift
+    $sudo apt-get update -qq
+    local pkgs=()
+    for p in "$@"; do
+        if [ "$p" = clang ] && apt-cache policy clang-16 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+            p=clang-16
+        fi
+        pkgs+=("$p")
+    done
+    say "installing system packages: ${pkgs[*]}"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+}
 if have dpkg-query && have apt-get; then
-    clang_pkg=clang
-    if apt-cache policy clang-16 2>/dev/null | grep -q 'Candidate: [0-9]'; then clang_pkg=clang-16; fi
     need=()
     for p in cmake make g++ pkg-config libopenblas-dev liblapack-dev libgl1 libglib2.0-0; do
         installed "$p" || need+=("$p")
     done
-    [ -n "$(pick_clang)" ] || need+=("$clang_pkg")
+    [ -n "$(pick_clang)" ] || need+=(clang)
     if [ ${#need[@]} -gt 0 ]; then
         if [ "$(id -u)" = 0 ]; then
-            say "installing system packages: ${need[*]}"
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+            apt_install "" "${need[@]}"
         elif have sudo && sudo -n true 2>/dev/null; then
-            say "installing system packages: ${need[*]}"
-            sudo apt-get update -qq
-            sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+            apt_install sudo "${need[@]}"
         else
-            die "missing system packages; run: sudo apt-get install -y ${need[*]}"
+            die "missing system packages; run: sudo apt-get install -y ${need[*]/#clang/clang-16}"
         fi
     fi
 else
