@@ -15,11 +15,16 @@ import numpy as np
 
 from . import __version__
 from .batch import EngineSettings, encode_files
+from .capture import SourceError, open_source
+from .check import display_available
 from .config import Config, ConfigError, load_config, override
 from .faces import DETECTORS, Face, ModelNotFoundError
 from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
+from .live import Outputs, run_loop, suggest_settings
+from .recognizer import Detector, LiveSettings, Recognizer
 from .storage import atomic_write_bytes
+from .tracking import VotingRule
 
 log = logging.getLogger("livecam")
 
@@ -204,6 +209,73 @@ def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _live_settings(cfg: Config) -> LiveSettings:
+    v = cfg.voting
+    return LiveSettings(
+        min_face_px=cfg.live.min_face_px,
+        detect_every=cfg.live.detect_every,
+        recheck_seconds=cfg.live.recheck_seconds,
+        max_encodes_per_frame=cfg.live.max_encodes_per_frame,
+        track_max_misses=cfg.live.track_max_misses,
+        voting=VotingRule(v.window, v.agree, v.instant_distance, v.unknown_after),
+    )
+
+
+def _start_pipeline(args: argparse.Namespace, cfg: Config, realtime: bool):
+    """Open the source first (a missing camera must fail fast), then build the models and gallery."""
+    cam = cfg.camera
+    source = open_source(args.camera, realtime, cam.width, cam.height, cam.fps)
+    try:
+        engine = _probe_settings(cfg, args).build().load()
+        gallery_settings = _gallery_settings(cfg)
+        gallery = load_gallery(
+            cfg.known_faces, gallery_settings, cfg.workers, engine.with_flip(gallery_settings.flip_average)
+        )
+        log.info("gallery %s: %s", cfg.known_faces, gallery_stats(gallery))
+        if not len(gallery):
+            log.warning("%s: no enrolled faces; every face will be unknown", cfg.known_faces)
+        settings = _live_settings(cfg)
+        recognizer = Recognizer(
+            engine, gallery.matcher(cfg.matching.threshold, cfg.matching.margin), settings, source.fps
+        )
+        return source, recognizer, Detector(engine, settings.min_face_px)
+    except BaseException:
+        source.close()
+        raise
+
+
+def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
+    window = not args.no_window
+    if window and not display_available()[0]:
+        raise UsageError("no display found: use --no-window, or run under Xvfb / QT_QPA_PLATFORM=offscreen")
+    source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
+    outputs = Outputs(window=window, fullscreen=args.fullscreen, record=args.record, log_json=args.log_json)
+    try:
+        summary = run_loop(source, recognizer, detector, outputs, stop_after=args.frames)
+    finally:
+        source.close()
+    for line in summary.lines():
+        log.info("%s", line)
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace, cfg: Config) -> int:
+    cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
+    if str(args.camera).isdigit():
+        raise UsageError("bench needs a video file, not a camera")
+    source, recognizer, detector = _start_pipeline(args, cfg, realtime=False)
+    try:
+        summary = run_loop(source, recognizer, detector, Outputs(), stop_after=args.frames)
+    finally:
+        source.close()
+    for line in summary.lines():
+        print(line)
+    for line in suggest_settings(summary, cfg, args.target_fps):
+        print(line)
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     from .check import run_check
 
@@ -233,6 +305,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="more logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="recognize faces live from a camera, stream or video file")
+    p.add_argument("--camera", default="0", help="camera index, video file or stream URL (default 0)")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.add_argument("--no-window", action="store_true", help="no window (kiosks, servers)")
+    p.add_argument("--fullscreen", action="store_true")
+    p.add_argument(
+        "--realtime", action="store_true", help="play a video file like a camera: paced, frames dropped"
+    )
+    p.add_argument("--record", metavar="OUT.mp4", help="write the annotated video")
+    p.add_argument("--log-json", metavar="FILE", help="one JSON line per frame to FILE, or - for stdout")
+    p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.set_defaults(func=cmd_run, flip=None)
+
+    p = sub.add_parser(
+        "bench", help="run the pipeline on a video file; per-stage costs and suggested settings"
+    )
+    p.add_argument("camera", metavar="SRC", help="video file")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.add_argument("--target-fps", type=float, default=30.0)
+    p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.set_defaults(func=cmd_bench, flip=None)
 
     p = sub.add_parser("check", help="show versions, dlib build, models, config, display")
     p.set_defaults(func=cmd_check)
@@ -289,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = load_config(Path(args.config) if args.config else None)
         return args.func(args, cfg)
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, SourceError) as exc:
         print(f"livecam: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ImageError, ModelNotFoundError) as exc:

@@ -50,6 +50,30 @@ class MatchingConfig:
 
 
 @dataclass(frozen=True)
+class CameraConfig:
+    width: int = _opt(640, lo=64, hi=7680)
+    height: int = _opt(480, lo=48, hi=4320)
+    fps: float = _opt(30.0, lo=1.0, hi=240.0)
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    min_face_px: int = _opt(100, lo=20, hi=4000)
+    detect_every: int = _opt(3, lo=1, hi=60)
+    recheck_seconds: float = _opt(2.0, lo=0.1, hi=3600.0)
+    max_encodes_per_frame: int = _opt(2, lo=1, hi=32)
+    track_max_misses: int = _opt(2, lo=0, hi=100)
+
+
+@dataclass(frozen=True)
+class VotingConfig:
+    window: int = _opt(5, lo=1, hi=50)
+    agree: int = _opt(2, lo=1, hi=50)
+    instant_distance: float = _opt(0.42, lo=0.0, hi=2.0)
+    unknown_after: int = _opt(2, lo=1, hi=50)
+
+
+@dataclass(frozen=True)
 class Config:
     known_faces: Path = _opt(Path("known_faces"))
     models_dir: Path = _opt(Path("models"))
@@ -57,6 +81,9 @@ class Config:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     encoding: EncodingConfig = field(default_factory=EncodingConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
+    voting: VotingConfig = field(default_factory=VotingConfig)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
 
@@ -124,7 +151,20 @@ def parse_config(data: Any, where: str = "config") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a mapping of settings (key: value), got {type(data).__name__}")
-    return _build(Config, data, "", where)
+    return _check_relations(_build(Config, data, "", where), where)
+
+
+def _check_relations(cfg: Config, where: str) -> Config:
+    if cfg.voting.agree > cfg.voting.window:
+        raise ConfigError(
+            f"{where}: voting.agree ({cfg.voting.agree}) must not exceed voting.window ({cfg.voting.window})"
+        )
+    if cfg.voting.instant_distance > cfg.matching.threshold:
+        raise ConfigError(
+            f"{where}: voting.instant_distance ({cfg.voting.instant_distance}) must not exceed"
+            f" matching.threshold ({cfg.matching.threshold})"
+        )
+    return cfg
 
 
 def load_config(path: Path | None = None) -> Config:

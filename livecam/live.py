@@ -1,0 +1,339 @@
+"""The live loop: source -> detection schedule -> recognizer -> log, recording, window.
+
+Concurrency (README, "Why this design"): HOG detection releases the GIL, so it
+runs on a worker thread while the main thread follows tracks and draws.
+Encoding holds the GIL (~12 ms a face) but happens only when a track starts or
+is re-checked, a few times per person, not per frame.
+
+* Files: every frame, in order. Detection runs a few frames ahead of the
+  frame being shown (a look-ahead queue), so the detector and the main thread
+  work in parallel and the result is the same on every run.
+* Live sources and --realtime: the newest frame only; a detection round starts
+  on the current frame whenever the detector is free ("as the CPU allows") and
+  its boxes are applied when it is done, so the display never waits for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import cv2
+import numpy as np
+from imutils.video import FPS
+
+from . import overlay
+from .capture import FileSource, Frame, LatestFrameReader
+from .faces import Box
+from .recognizer import Detector, FrameResult, Recognizer
+from .storage import ensure_private_dir
+
+log = logging.getLogger(__name__)
+
+WINDOW = "livecam"
+
+
+@dataclass
+class StageTimes:
+    """Running totals of milliseconds per stage, for the corner and the summary."""
+
+    totals: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    recent: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, ms: float) -> None:
+        self.totals[stage] = self.totals.get(stage, 0.0) + ms
+        self.counts[stage] = self.counts.get(stage, 0) + 1
+        old = self.recent.get(stage, ms)
+        self.recent[stage] = 0.9 * old + 0.1 * ms
+
+    def mean(self, stage: str) -> float:
+        return self.totals.get(stage, 0.0) / max(self.counts.get(stage, 0), 1)
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def _timed_detect(detector: Detector, gray: np.ndarray) -> tuple[list[Box], float]:
+    start = time.perf_counter()
+    boxes = detector(gray)
+    return boxes, (time.perf_counter() - start) * 1000
+
+
+def file_schedule(
+    source: FileSource, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
+) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None]]:
+    """Every frame in order; detection on every `every`-th frame, computed ahead on `pool`."""
+    pending: deque[tuple[Frame, np.ndarray, Future | None]] = deque()
+    lookahead = max(2 * every, 4)
+    ended = False
+    while True:
+        while not ended and len(pending) < lookahead:
+            start = time.perf_counter()
+            frame = source.read()
+            if frame is None:
+                ended = True
+                break
+            gray = _gray(frame.image)
+            times.add("read", (time.perf_counter() - start) * 1000)
+            future = pool.submit(_timed_detect, detector, gray) if frame.index % every == 0 else None
+            pending.append((frame, gray, future))
+        if not pending:
+            return
+        frame, gray, future = pending.popleft()
+        detections = None
+        if future is not None:
+            detections, ms = future.result()
+            times.add("detect", ms)
+        yield frame, gray, detections
+
+
+def live_schedule(
+    source: LatestFrameReader, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
+) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None] | None]:
+    """Newest frames; detection whenever the detector is free. Yields None while no frame comes."""
+    future: Future | None = None
+    last_submitted = -(10**9)
+    while True:
+        frame = source.read(timeout=0.5)
+        if frame is None:
+            if source.ended:
+                return
+            yield None  # reconnecting: the caller keeps the window alive
+            continue
+        start = time.perf_counter()
+        gray = _gray(frame.image)
+        times.add("read", (time.perf_counter() - start) * 1000)
+        detections = None
+        if future is not None and future.done():
+            detections, ms = future.result()
+            times.add("detect", ms)
+            future = None
+        if future is None and frame.index - last_submitted >= every:
+            future = pool.submit(_timed_detect, detector, gray)
+            last_submitted = frame.index
+        yield frame, gray, detections
+
+
+class JsonLog:
+    """The --log-json contract: one JSON line per output frame."""
+
+    def __init__(self, target: str) -> None:
+        if target == "-":
+            import sys
+
+            self._file: IO[str] = sys.stdout
+            self._close = False
+        else:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # names are personal data
+            self._file = os.fdopen(fd, "w", encoding="utf-8")
+            self._close = True
+
+    def write(self, result: FrameResult) -> None:
+        faces = [
+            {
+                "box": f.box.as_list(),
+                "track": f.track,
+                "name": f.name,
+                "distance": None if f.distance is None else round(float(f.distance), 4),
+            }
+            for f in result.faces
+        ]
+        record = {"frame": result.frame.index, "t": round(result.frame.t, 4), "faces": faces}
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        self._file.flush()
+        if self._close:
+            self._file.close()
+
+
+@dataclass
+class Outputs:
+    window: bool = False
+    fullscreen: bool = False
+    record: str | None = None
+    log_json: str | None = None
+    snapshots: Path = Path("snapshots")
+
+
+@dataclass
+class Summary:
+    frames: int
+    seconds: float
+    fps: float
+    dropped: int
+    stage_ms: dict[str, float]
+    encodings: int
+    detect_round_ms: float = 0.0
+
+    def lines(self) -> list[str]:
+        stages = "  ".join(f"{k} {v:.1f} ms" for k, v in self.stage_ms.items())
+        return [
+            f"{self.frames} frames in {self.seconds:.1f} s: {self.fps:.1f} fps"
+            + (f", {self.dropped} frames dropped (live)" if self.dropped else ""),
+            f"per frame: {stages}; {self.encodings} encodings",
+        ]
+
+
+def run_loop(
+    source: FileSource | LatestFrameReader,
+    recognizer: Recognizer,
+    detector: Detector,
+    outputs: Outputs,
+    stop_after: int | None = None,
+) -> Summary:
+    times = StageTimes()
+    every = recognizer.settings.detect_every
+    log_json = JsonLog(outputs.log_json) if outputs.log_json else None
+    writer: cv2.VideoWriter | None = None
+    fps_counter = FPS().start()
+    started = time.perf_counter()
+    frames = encodings = 0
+    fullscreen = outputs.fullscreen
+    last_drawn: np.ndarray | None = None
+    if outputs.window:
+        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+        if fullscreen:
+            cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
+    draw = outputs.window or outputs.record is not None
+    pool = ThreadPoolExecutor(1, thread_name_prefix="detector")
+    schedule = (
+        live_schedule(source, detector, every, pool, times)
+        if isinstance(source, LatestFrameReader)
+        else file_schedule(source, detector, every, pool, times)
+    )
+    try:
+        for item in schedule:
+            if item is None:  # a live source is reconnecting
+                if outputs.window and last_drawn is not None:
+                    cv2.imshow(WINDOW, overlay.draw_status(last_drawn.copy(), "reconnecting..."))
+                    if _handle_key(cv2.waitKey(30), last_drawn, outputs) == "quit":
+                        break
+                continue
+            frame, gray, detections = item
+            result = recognizer.step(frame, gray, detections)
+            for stage, ms in result.ms.items():
+                times.add(stage, ms)
+            frames += 1
+            encodings += result.encoded
+            fps_counter.update()
+            if log_json:
+                log_json.write(result)
+            if draw:
+                start = time.perf_counter()
+                stats = _stats_lines(times, frames, started) if outputs.window else ()
+                last_drawn = overlay.render(frame.image, result.faces, stats)
+                if writer is None and outputs.record:
+                    writer = _open_writer(outputs.record, last_drawn, source.fps)
+                if writer is not None:
+                    writer.write(last_drawn)
+                times.add("draw", (time.perf_counter() - start) * 1000)
+            if outputs.window:
+                cv2.imshow(WINDOW, last_drawn)
+                action = _handle_key(cv2.waitKey(1), last_drawn, outputs)
+                if action == "quit":
+                    break
+                if action == "fullscreen":
+                    fullscreen = not fullscreen
+                    mode = cv2.WINDOW_FULLSCREEN if fullscreen else cv2.WINDOW_NORMAL
+                    cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, mode)
+            if stop_after is not None and frames >= stop_after:
+                break
+    finally:
+        schedule.close()
+        pool.shutdown(wait=True)
+        fps_counter.stop()
+        if log_json:
+            log_json.close()
+        if writer is not None:
+            writer.release()
+        if outputs.window:
+            cv2.destroyWindow(WINDOW)
+    elapsed = max(fps_counter.elapsed(), 1e-9)
+    stage_ms = {
+        k: times.totals[k] / max(frames, 1)
+        for k in ("read", "detect", "track", "encode", "draw")
+        if k in times.totals
+    }
+    return Summary(
+        frames, elapsed, frames / elapsed, source.dropped, stage_ms, encodings, times.mean("detect")
+    )
+
+
+def _stats_lines(times: StageTimes, frames: int, started: float) -> list[str]:
+    elapsed = time.perf_counter() - started
+    rate = frames / elapsed if elapsed > 0 else 0.0
+    stages = " ".join(f"{k} {v:.1f}" for k, v in times.recent.items())
+    return [f"{rate:.1f} fps", f"ms: {stages}"]
+
+
+def _open_writer(path: str, image: np.ndarray, fps: float) -> cv2.VideoWriter:
+    h, w = image.shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not writer.isOpened():
+        raise OSError(f"{path}: cannot write video")
+    os.chmod(path, 0o600)
+    return writer
+
+
+def _handle_key(key: int, drawn: np.ndarray | None, outputs: Outputs) -> str | None:
+    key &= 0xFF
+    if key in (ord("q"), 27):
+        return "quit"
+    if key == ord("f"):
+        return "fullscreen"
+    if key == ord("s") and drawn is not None:
+        folder = ensure_private_dir(outputs.snapshots)
+        path = folder / time.strftime("snapshot-%Y%m%d-%H%M%S.jpg")
+        ok, data = cv2.imencode(".jpg", drawn)
+        if ok:
+            from .storage import atomic_write_bytes
+
+            atomic_write_bytes(path, data.tobytes())
+            log.info("snapshot saved: %s", path)
+        return "snapshot"
+    return None
+
+
+def suggest_settings(summary: Summary, cfg, target_fps: float) -> list[str]:
+    """Settings that should reach `target_fps` on one core of this machine, from measured costs.
+
+    Per frame on one core: read + track + encode + draw, plus one detection
+    round every `detect_every` frames. A detection round costs in proportion
+    to the pixels it scans, i.e. to (80 / min_face_px)^2.
+    """
+    ms = summary.stage_ms
+    every = cfg.live.detect_every
+    detect_round = summary.detect_round_ms
+    main = sum(v for k, v in ms.items() if k != "detect")
+    budget = 0.85 * 1000.0 / target_fps  # keep 15 % for the window and the system
+    lines = [f"one core, per frame: {main:.1f} ms + detection {detect_round:.1f} ms every {every} frames"]
+    spare = budget - main
+    if spare <= 0:
+        return lines + [
+            f"{target_fps:.0f} fps is out of reach: tracking and encoding alone take {main:.1f} ms"
+        ]
+    needed = max(1, int(np.ceil(detect_round / spare))) if detect_round else 1
+    if needed <= 6:
+        lines.append(
+            f"for {target_fps:.0f} fps: live.detect_every: {needed}"
+            f" (live.min_face_px: {cfg.live.min_face_px} as now)"
+        )
+    else:
+        # detect every 3rd frame and shrink the detection image instead
+        factor = float(np.sqrt(detect_round / (3 * spare)))
+        lines.append(
+            f"for {target_fps:.0f} fps: live.detect_every: 3 and live.min_face_px:"
+            f" {int(np.ceil(cfg.live.min_face_px * factor))} (faces smaller than that will be missed)"
+        )
+    return lines

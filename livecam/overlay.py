@@ -1,0 +1,110 @@
+"""Pure drawing functions: a frame and what was recognized in it, in; a drawn frame, out.
+
+Names are drawn with OpenCV 5's built-in Unicode font, so any script renders
+(Hershey fonts only have ASCII).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+import cv2
+import numpy as np
+
+from .recognizer import TrackedFace
+from .tracking import UNKNOWN
+
+KNOWN_COLOUR = (60, 200, 60)  # BGR
+UNKNOWN_COLOUR = (40, 40, 220)
+UNDECIDED_COLOUR = (200, 200, 200)
+TEXT_COLOUR = (255, 255, 255)
+LABEL_PX = 18
+
+
+@cache
+def _font() -> cv2.FontFace:
+    return cv2.FontFace("uni")
+
+
+def label_for(face: TrackedFace) -> str | None:
+    """The text shown for a face: nothing while undecided."""
+    if face.name is None:
+        return None
+    if face.name == UNKNOWN or face.distance is None:
+        return face.name
+    return f"{face.name} {face.distance:.2f}"
+
+
+def text_width(text: str, size: int = LABEL_PX) -> int:
+    # OpenCV 5's FontFace overload returns the text's rectangle (x, y, w, h)
+    return int(cv2.getTextSize((10_000, 10_000), text, (0, size), _font(), size)[2])
+
+
+def draw_text(
+    image: np.ndarray,
+    text: str,
+    x: int,
+    y: int,
+    size: int = LABEL_PX,
+    colour: tuple[int, int, int] = TEXT_COLOUR,
+    background: tuple[int, int, int] | None = None,
+) -> None:
+    """Draw `text` with its top-left corner at (x, y), on a filled background if given."""
+    width = text_width(text, size) + 8
+    height = int(size * 1.4)
+    if background is not None:
+        cv2.rectangle(image, (x, y), (x + width, y + height), background, cv2.FILLED)
+    cv2.putText(image, text, (x + 4, y + size), colour, _font(), size)
+
+
+def draw_faces(image: np.ndarray, faces: Sequence[TrackedFace]) -> np.ndarray:
+    for face in faces:
+        b = face.box
+        colour = (
+            UNDECIDED_COLOUR
+            if face.name is None
+            else UNKNOWN_COLOUR
+            if face.name == UNKNOWN
+            else KNOWN_COLOUR
+        )
+        cv2.rectangle(image, (b.left, b.top), (b.right, b.bottom), colour, 2)
+        text = label_for(face)
+        if text:
+            y = (
+                b.bottom
+                if b.bottom + LABEL_PX * 1.4 < image.shape[0]
+                else max(b.top - int(LABEL_PX * 1.4), 0)
+            )
+            draw_text(image, text, b.left, y, background=colour)
+    return image
+
+
+def draw_stats(image: np.ndarray, lines: Sequence[str]) -> np.ndarray:
+    """FPS and per-stage milliseconds in the top-left corner."""
+    y = 4
+    for line in lines:
+        draw_text(image, line, 4, y, size=14, background=(0, 0, 0))
+        y += int(14 * 1.4) + 2
+    return image
+
+
+def draw_status(image: np.ndarray, status: str) -> np.ndarray:
+    """A banner such as "reconnecting" across the bottom."""
+    h, w = image.shape[:2]
+    cv2.rectangle(image, (0, h - 34), (w, h), (0, 0, 0), cv2.FILLED)
+    draw_text(image, status, 8, h - 30, size=20, colour=(0, 200, 255))
+    return image
+
+
+def render(
+    image: np.ndarray, faces: Sequence[TrackedFace], stats: Sequence[str] = (), status: str | None = None
+) -> np.ndarray:
+    """A drawn copy of `image`; the input is left untouched."""
+    out = image.copy()
+    draw_faces(out, faces)
+    if stats:
+        draw_stats(out, stats)
+    if status:
+        draw_status(out, status)
+    return out
