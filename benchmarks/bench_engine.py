@@ -88,9 +88,7 @@ print(json.dumps({"elapsed": time.perf_counter() - start, "encodings": out}))
 
 def run_peer(folder: Path) -> tuple[dict[str, np.ndarray | None], float, float]:
     start = time.perf_counter()
-    res = subprocess.run(
-        [sys.executable, "-c", PEER_SCRIPT, str(folder)], check=True, capture_output=True, text=True
-    )
+    res = subprocess.run([sys.executable, "-c", PEER_SCRIPT, str(folder)], check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
     rec = json.loads(res.stdout)
     encs = {k: (np.array(v, np.float32) if v is not None else None) for k, v in rec["encodings"].items()}
@@ -283,6 +281,14 @@ def main() -> int:
                 f" balanced {v6['accuracy_balanced']:.4f}; impostor 0.1% quantile"
                 f" {v['impostor_d_p001']:.3f}, genuine median {v['genuine_d_median']:.3f}"
             )
+        print("\nthreshold sweep, livecam default (mirror-averaged gallery), identification:")
+        print("| threshold | named right | named wrong | strangers named |")
+        print("|---|---|---|---|")
+        r = results["livecam (flip gallery only)"]
+        encs = [r["encs"].get(k) for k in keys]
+        for t in (0.40, 0.42, 0.44, 0.46, 0.48, 0.50, 0.55, 0.60):
+            i = identification(labels, keys, encs, args.gallery, strangers, livecam_decide(t, DEFAULT_MARGIN))
+            print(f"| {t:.2f} | {i['named_correctly']:.4f} | {i['named_wrongly']:.4f} | {i['strangers_named']:.4f} |")
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=2))
     finally:

@@ -27,8 +27,6 @@ def _version(dist: str) -> str:
 
 
 def display_available() -> tuple[bool, str]:
-    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
-        return True, "offscreen (QT_QPA_PLATFORM=offscreen)"
     for var in ("DISPLAY", "WAYLAND_DISPLAY"):
         if os.environ.get(var):
             return True, f"{var}={os.environ[var]}"

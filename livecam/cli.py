@@ -63,9 +63,7 @@ def _probe_settings(cfg: Config, args: argparse.Namespace) -> EngineSettings:
 
 
 def _apply_engine_flags(cfg: Config, args: argparse.Namespace) -> Config:
-    cfg = override(
-        cfg, "detection", detector=getattr(args, "detector", None), upsample=getattr(args, "upsample", None)
-    )
+    cfg = override(cfg, "detection", detector=getattr(args, "detector", None), upsample=getattr(args, "upsample", None))
     return override(cfg, "encoding", jitters=getattr(args, "jitters", None))
 
 
@@ -195,11 +193,7 @@ def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
                 }
                 for f, m in zip(result.faces, matches, strict=True)
             ]
-            print(
-                json.dumps(
-                    {"path": str(result.path), "faces": faces, "error": result.error}, ensure_ascii=False
-                )
-            )
+            print(json.dumps({"path": str(result.path), "faces": faces, "error": result.error}, ensure_ascii=False))
         elif not result.error:
             if not result.faces:
                 print(f"{result.path}: no face")
@@ -248,7 +242,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
     window = not args.no_window
     if window and not display_available()[0]:
-        raise UsageError("no display found: use --no-window, or run under Xvfb / QT_QPA_PLATFORM=offscreen")
+        raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam run ...)")
     source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
     outputs = Outputs(window=window, fullscreen=args.fullscreen, record=args.record, log_json=args.log_json)
     try:
@@ -311,17 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.add_argument("--no-window", action="store_true", help="no window (kiosks, servers)")
     p.add_argument("--fullscreen", action="store_true")
-    p.add_argument(
-        "--realtime", action="store_true", help="play a video file like a camera: paced, frames dropped"
-    )
+    p.add_argument("--realtime", action="store_true", help="play a video file like a camera: paced, frames dropped")
     p.add_argument("--record", metavar="OUT.mp4", help="write the annotated video")
     p.add_argument("--log-json", metavar="FILE", help="one JSON line per frame to FILE, or - for stdout")
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.set_defaults(func=cmd_run, flip=None)
 
-    p = sub.add_parser(
-        "bench", help="run the pipeline on a video file; per-stage costs and suggested settings"
-    )
+    p = sub.add_parser("bench", help="run the pipeline on a video file; per-stage costs and suggested settings")
     p.add_argument("camera", metavar="SRC", help="video file")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.add_argument("--target-fps", type=float, default=30.0)

@@ -215,9 +215,7 @@ def override(config: Config, section: str | None = None, **values: Any) -> Confi
         return dataclasses.replace(config, **checked)
     sub = getattr(config, section)
     hints = typing.get_type_hints(type(sub))
-    checked = {
-        k: _convert(v, hints[k], f"{section}.{k}", where, _meta(type(sub), k)) for k, v in values.items()
-    }
+    checked = {k: _convert(v, hints[k], f"{section}.{k}", where, _meta(type(sub), k)) for k, v in values.items()}
     return dataclasses.replace(config, **{section: dataclasses.replace(sub, **checked)})
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -175,13 +176,14 @@ class Summary:
     stage_ms: dict[str, float]
     encodings: int
     detect_round_ms: float = 0.0
+    peak_rss_mb: float = 0.0
 
     def lines(self) -> list[str]:
         stages = "  ".join(f"{k} {v:.1f} ms" for k, v in self.stage_ms.items())
         return [
             f"{self.frames} frames in {self.seconds:.1f} s: {self.fps:.1f} fps"
             + (f", {self.dropped} frames dropped (live)" if self.dropped else ""),
-            f"per frame: {stages}; {self.encodings} encodings",
+            f"per frame: {stages}; {self.encodings} encodings; peak RSS {self.peak_rss_mb:.0f} MB",
         ]
 
 
@@ -261,12 +263,17 @@ def run_loop(
             cv2.destroyWindow(WINDOW)
     elapsed = max(fps_counter.elapsed(), 1e-9)
     stage_ms = {
-        k: times.totals[k] / max(frames, 1)
-        for k in ("read", "detect", "track", "encode", "draw")
-        if k in times.totals
+        k: times.totals[k] / max(frames, 1) for k in ("read", "detect", "track", "encode", "draw") if k in times.totals
     }
     return Summary(
-        frames, elapsed, frames / elapsed, source.dropped, stage_ms, encodings, times.mean("detect")
+        frames,
+        elapsed,
+        frames / elapsed,
+        source.dropped,
+        stage_ms,
+        encodings,
+        times.mean("detect"),
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
 
 
@@ -320,14 +327,11 @@ def suggest_settings(summary: Summary, cfg, target_fps: float) -> list[str]:
     lines = [f"one core, per frame: {main:.1f} ms + detection {detect_round:.1f} ms every {every} frames"]
     spare = budget - main
     if spare <= 0:
-        return lines + [
-            f"{target_fps:.0f} fps is out of reach: tracking and encoding alone take {main:.1f} ms"
-        ]
+        return lines + [f"{target_fps:.0f} fps is out of reach: tracking and encoding alone take {main:.1f} ms"]
     needed = max(1, int(np.ceil(detect_round / spare))) if detect_round else 1
     if needed <= 6:
         lines.append(
-            f"for {target_fps:.0f} fps: live.detect_every: {needed}"
-            f" (live.min_face_px: {cfg.live.min_face_px} as now)"
+            f"for {target_fps:.0f} fps: live.detect_every: {needed} (live.min_face_px: {cfg.live.min_face_px} as now)"
         )
     else:
         # detect every 3rd frame and shrink the detection image instead

@@ -61,21 +61,11 @@ def draw_text(
 def draw_faces(image: np.ndarray, faces: Sequence[TrackedFace]) -> np.ndarray:
     for face in faces:
         b = face.box
-        colour = (
-            UNDECIDED_COLOUR
-            if face.name is None
-            else UNKNOWN_COLOUR
-            if face.name == UNKNOWN
-            else KNOWN_COLOUR
-        )
+        colour = UNDECIDED_COLOUR if face.name is None else UNKNOWN_COLOUR if face.name == UNKNOWN else KNOWN_COLOUR
         cv2.rectangle(image, (b.left, b.top), (b.right, b.bottom), colour, 2)
         text = label_for(face)
         if text:
-            y = (
-                b.bottom
-                if b.bottom + LABEL_PX * 1.4 < image.shape[0]
-                else max(b.top - int(LABEL_PX * 1.4), 0)
-            )
+            y = b.bottom if b.bottom + LABEL_PX * 1.4 < image.shape[0] else max(b.top - int(LABEL_PX * 1.4), 0)
             draw_text(image, text, b.left, y, background=colour)
     return image
 

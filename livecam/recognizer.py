@@ -17,7 +17,7 @@ import numpy as np
 
 from .capture import Frame
 from .faces import Box, FaceEngine
-from .matching import Matcher
+from .matching import Match, Matcher
 from .tracking import UNKNOWN, Track, Tracker, VotingRule, decide
 
 HOG_MIN_FACE_PX = 80  # smallest face dlib's frontal HOG detector finds at upsample 0
@@ -76,9 +76,7 @@ class Detector:
 class Recognizer:
     """Tracks faces across frames and decides their names by agreement."""
 
-    def __init__(
-        self, engine: FaceEngine, matcher: Matcher, settings: LiveSettings, fps: float = 30.0
-    ) -> None:
+    def __init__(self, engine: FaceEngine, matcher: Matcher, settings: LiveSettings, fps: float = 30.0) -> None:
         self.engine = engine
         self.matcher = matcher  # replaced whole when the gallery changes
         self.settings = settings
@@ -100,6 +98,8 @@ class Recognizer:
 
     def _due(self, track: Track, index: int) -> bool:
         since = index - track.last_encoded
+        if track.verify:
+            return True
         if track.name is None:  # undecided: every detection round
             return since >= self.settings.detect_every
         if track.name == UNKNOWN:  # a known face seen badly at first gets another look soon
@@ -110,20 +110,22 @@ class Recognizer:
 
     def _encode_due(self, frame: Frame) -> int:
         h, w = frame.image.shape[:2]
-        due = [
-            t
-            for t in self.tracker.tracks
-            if t.misses == 0 and self._due(t, frame.index) and _inside(t.box, h, w)
-        ]
+        due = [t for t in self.tracker.tracks if t.misses == 0 and self._due(t, frame.index) and _inside(t.box, h, w)]
         if not due:
             return 0
         # undecided tracks first, then those waiting longest
-        due.sort(key=lambda t: (t.name is not None, t.last_encoded))
+        due.sort(key=lambda t: (not t.verify, t.name is not None, t.last_encoded))
         due = due[: self.settings.max_encodes_per_frame]
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
         encodings = self.engine.encode(rgb, [t.box for t in due])
         window = self.settings.voting.window
         for track, encoding, match in zip(due, encodings, self.matcher.match(encodings), strict=True):
+            if track.verify:
+                track.verify = False
+                if _contradicts(track, match):
+                    track.votes.clear()
+                    track.encodings.clear()
+                    track.name = track.distance = None
             track.votes.append(match)
             track.encodings.append(encoding)
             track.last_encoded = frame.index
@@ -133,6 +135,15 @@ class Recognizer:
             if name is not None:
                 track.name, track.distance = name, distance
         return len(due)
+
+
+def _contradicts(track: Track, match: Match) -> bool:
+    """Does a new encoding say this track's face is no longer who the track says?"""
+    if track.name is None:
+        return bool(track.votes) and match.nearest != track.votes[-1].nearest
+    if track.name == UNKNOWN:
+        return match.name is not None
+    return match.nearest != track.name
 
 
 def _inside(box: Box, h: int, w: int) -> bool:

@@ -20,6 +20,7 @@ from .faces import Box
 from .matching import Match
 
 UNKNOWN = "unknown"
+SURE_OVERLAP = 0.5  # a detection overlapping its track less than this may be another face
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ def decide(recent: list[Match], pooled: Match, rule: VotingRule) -> tuple[str | 
         return None, None
     if pooled.name is not None:
         agreeing = sum(1 for m in recent if m.nearest == pooled.name)
-        first_and_close = len(recent) == 1 and recent[0].name == pooled.name and (
-            recent[0].distance <= rule.instant_distance
+        first_and_close = (
+            len(recent) == 1 and recent[0].name == pooled.name and (recent[0].distance <= rule.instant_distance)
         )
         if agreeing >= rule.agree or first_and_close:
             return pooled.name, pooled.distance
@@ -75,6 +76,10 @@ class Track:
     last_encoded: int = -(10**9)
     encoded_area: int = 0
     points: np.ndarray | None = None  # (n, 1, 2) float32 corners for optical flow
+    # Set when a detection re-anchors the track after it was lost or jumped: the
+    # face may now be someone else's (people cross, one leaves as another comes),
+    # so its next encoding must confirm the identity or the track starts over.
+    verify: bool = False
 
 
 def iou(a: Box, b: Box) -> float:
@@ -117,9 +122,7 @@ class Tracker:
         for track in self.tracks:
             if track.points is None:
                 continue
-            new, status, _ = cv2.calcOpticalFlowPyrLK(
-                prev, gray, track.points, None, winSize=(15, 15), maxLevel=2
-            )
+            new, status, _ = cv2.calcOpticalFlowPyrLK(prev, gray, track.points, None, winSize=(15, 15), maxLevel=2)
             good = status.reshape(-1) == 1
             if good.sum() < 4:
                 track.points = None
@@ -156,6 +159,8 @@ class Tracker:
             used_t.add(ti)
             used_d.add(di)
             track = self.tracks[ti]
+            if track.misses > 0 or overlap < SURE_OVERLAP:
+                track.verify = True
             track.box = detections[di]
             track.last_detected = frame_index
             track.misses = 0

@@ -41,7 +41,8 @@ apt_install() {
 }
 if have dpkg-query && have apt-get; then
     need=()
-    for p in cmake make g++ pkg-config libopenblas-dev liblapack-dev libgl1 libglib2.0-0; do
+    # xvfb: the tests open the real OpenCV window on a virtual screen
+    for p in cmake make g++ pkg-config libopenblas-dev liblapack-dev libgl1 libglib2.0-0 xvfb fonts-dejavu-core; do
         installed "$p" || need+=("$p")
     done
     [ -n "$(pick_clang)" ] || need+=(clang)

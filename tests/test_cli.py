@@ -107,9 +107,7 @@ def test_usage_errors_exit_2_with_one_line(capsys, argv):
 def test_bad_config_key_exit_2_naming_the_key(capsys, tmp_path, data):
     cfg = tmp_path / "config.yaml"
     cfg.write_text("matching:\n  threshhold: 0.4\n")
-    code, _, err = run(
-        capsys, "--config", str(cfg), "encode", str(data / "identities" / "Tony_Blair" / "1.jpg")
-    )
+    code, _, err = run(capsys, "--config", str(cfg), "encode", str(data / "identities" / "Tony_Blair" / "1.jpg"))
     assert code == 2 and "matching.threshhold" in err and err.count("\n") == 1
 
 
@@ -120,9 +118,7 @@ def test_verify_same_and_different(capsys, data):
     )
     same = json.loads(out)
     assert code == 0 and same["same"] is True and same["distance"] < 0.5
-    code, out, _ = run(
-        capsys, "verify", str(ident / "Tony_Blair" / "1.jpg"), str(ident / "Colin_Powell" / "1.jpg")
-    )
+    code, out, _ = run(capsys, "verify", str(ident / "Tony_Blair" / "1.jpg"), str(ident / "Colin_Powell" / "1.jpg"))
     assert code == 0 and out.startswith("different people")
 
 

@@ -1,0 +1,300 @@
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from livecam import overlay
+from livecam.capture import FileSource, LatestFrameReader, SourceError, open_source
+from livecam.cli import main
+from livecam.faces import Box
+from livecam.live import StageTimes, file_schedule
+from livecam.recognizer import Detector, TrackedFace
+
+
+@pytest.fixture
+def lin_gallery(tmp_path, data):
+    root = tmp_path / "known_faces"
+    (root / "Lin_Manuel_Miranda").mkdir(parents=True)
+    for p in (data / "identities_extra" / "Lin_Manuel_Miranda").iterdir():
+        shutil.copy(p, root / "Lin_Manuel_Miranda" / p.name)
+    for n in (1, 2, 3):  # someone else too, so a name has to be earned against a rival
+        (root / "Tony_Blair").mkdir(exist_ok=True)
+        shutil.copy(data / "identities" / "Tony_Blair" / f"{n}.jpg", root / "Tony_Blair" / f"{n}.jpg")
+    return root
+
+
+def read_log(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_on_a_file_logs_every_frame_once_and_names_the_enrolled_person(tmp_path, data, lin_gallery, capsys):
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    log = tmp_path / "log.jsonl"
+    code = main(
+        [
+            "run",
+            "--camera",
+            str(clip),
+            "--known-faces",
+            str(lin_gallery),
+            "--no-window",
+            "--log-json",
+            str(log),
+        ]
+    )
+    assert code == 0
+    records = read_log(log)
+    total = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert [r["frame"] for r in records] == list(range(total))
+    assert all(set(r) == {"frame", "t", "faces"} for r in records)
+    assert records[30]["t"] == pytest.approx(30 / 29.97, abs=0.01)
+    names = {f["name"] for r in records for f in r["faces"]}
+    assert "Lin_Manuel_Miranda" in names
+    assert names <= {"Lin_Manuel_Miranda", "unknown", None}
+    for r in records:
+        for f in r["faces"]:
+            assert len(f["box"]) == 4 and isinstance(f["track"], int)
+            assert (f["distance"] is None) == (f["name"] is None)
+    assert "frames in" in capsys.readouterr().err
+
+
+def test_a_stranger_is_never_named(tmp_path, data, make_gallery):
+    gallery = make_gallery({"Tony_Blair": [1, 2, 3], "Colin_Powell": [1, 2, 3], "Laura_Bush": [1, 2, 3]})
+    log = tmp_path / "log.jsonl"
+    clip = data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
+    assert (
+        main(
+            [
+                "run",
+                "--camera",
+                str(clip),
+                "--known-faces",
+                str(gallery),
+                "--no-window",
+                "--log-json",
+                str(log),
+            ]
+        )
+        == 0
+    )
+    records = read_log(log)
+    names = [f["name"] for r in records for f in r["faces"]]
+    assert names.count("unknown") > 100  # seen and decided in most frames
+    assert set(names) <= {"unknown", None}
+
+
+def test_file_schedule_is_every_frame_in_order_with_detection_every_n(data, engine):
+    source = FileSource(str(data / "videos" / "hdtf_RD_Radio2_000.mp4"))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        items = list(file_schedule(source, Detector(engine, 100), 4, pool, StageTimes()))
+    source.close()
+    assert [f.index for f, _, _ in items] == list(range(200))
+    assert [f.index for f, _, d in items if d is not None] == list(range(0, 200, 4))
+    assert all(len(d) == 1 for _, _, d in items if d is not None)
+
+
+class FakeCapture:
+    """A camera that cannot exist here: numbered frames, fails after `fail_after` reads."""
+
+    def __init__(self, fail_after=None, delay=0.0):
+        self.n = 0
+        self.fail_after = fail_after
+        self.delay = delay
+        self.released = False
+
+    def isOpened(self):
+        return True
+
+    def read(self):
+        time.sleep(self.delay)
+        if self.fail_after is not None and self.n >= self.fail_after:
+            return False, None
+        self.n += 1
+        return True, np.full((48, 64, 3), self.n % 256, np.uint8)
+
+    def release(self):
+        self.released = True
+
+
+def test_latest_frame_reader_keeps_only_the_newest_frame():
+    cap = FakeCapture(delay=0.002)
+    reader = LatestFrameReader(lambda: cap, "fake", first=cap)
+    first = reader.read(timeout=2)
+    time.sleep(0.1)  # the consumer is slow: frames pile up at the source
+    second = reader.read(timeout=2)
+    reader.close()
+    assert second.index > first.index + 5  # skipped straight to the newest
+    assert reader.dropped > 0
+    assert cap.released
+
+
+def test_live_source_that_drops_reconnects_with_backoff(monkeypatch):
+    import livecam.capture as capture
+
+    monkeypatch.setattr(capture, "BACKOFF_START_S", 0.01)
+    opened = []
+    attempts = {"n": 0}
+
+    def opener():
+        attempts["n"] += 1
+        if attempts["n"] < 3:  # the camera is unplugged for two attempts
+            return None
+        cap = FakeCapture()
+        opened.append(cap)
+        return cap
+
+    first = FakeCapture(fail_after=5)
+    reader = LatestFrameReader(opener, "fake", first=first)
+    seen_reconnecting = False
+    frames = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(frames) < 20:
+        f = reader.read(timeout=0.05)
+        seen_reconnecting |= reader.status == "reconnecting"
+        if f is not None:
+            frames.append(f.index)
+    reader.close()
+    assert first.released and opened and opened[0].released
+    assert attempts["n"] >= 3 and reader.reconnects == 1
+    assert frames == sorted(frames) and len(frames) >= 20  # frames flow again after the outage
+    assert seen_reconnecting or attempts["n"] >= 3
+
+
+def test_camera_that_cannot_be_opened_exits_2_fast(capsys):
+    start = time.monotonic()
+    code = main(["run", "--camera", "7", "--no-window"])
+    _, err = capsys.readouterr()
+    assert code == 2 and time.monotonic() - start < 10
+    assert err.startswith("livecam: error: camera 7") and err.count("\n") == 1
+
+
+def test_missing_video_file_is_one_line(capsys):
+    assert main(["run", "--camera", "nope.mp4", "--no-window"]) == 2
+    assert "nope.mp4" in capsys.readouterr().err
+    with pytest.raises(SourceError):
+        open_source("nope.mp4")
+
+
+def test_realtime_file_is_paced_and_ends(data):
+    source = open_source(str(data / "videos" / "hdtf_RD_Radio2_000.mp4"), realtime=True)
+    start = time.monotonic()
+    n = 0
+    while source.read(timeout=2) is not None:
+        n += 1
+        if n == 25:
+            break
+    elapsed = time.monotonic() - start
+    source.close()
+    assert 0.8 < elapsed < 2.0  # 25 frames of a 25 fps file take about a second
+
+
+def test_overlay_draws_unicode_names_and_nothing_while_undecided():
+    image = np.full((200, 300, 3), 80, np.uint8)
+    faces = [
+        TrackedFace(Box(20, 120, 120, 20), 1, "张伟", 0.41),
+        TrackedFace(Box(20, 280, 120, 180), 2, None, None),
+    ]
+    out = overlay.render(image, faces)
+    assert np.array_equal(image, np.full((200, 300, 3), 80, np.uint8))  # input untouched
+    label = out[120:146, 20:120]
+    assert (np.abs(label.astype(int) - overlay.KNOWN_COLOUR).sum(axis=2) < 30).mean() > 0.3
+    white = (label > 200).all(axis=2).sum()
+    assert white > 30  # the glyphs were drawn (Hershey fonts would draw '?' or nothing)
+    assert not (out[120:146, 180:280] > 200).all(axis=2).any()  # undecided: no label
+
+
+@pytest.fixture
+def virtual_display(monkeypatch):
+    """A real X server (Xvfb) for the real OpenCV window: this machine has no screen."""
+    import os
+    import subprocess
+
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("Xvfb not installed (make setup installs it)")
+    number = 90 + os.getpid() % 100
+    proc = subprocess.Popen(
+        [xvfb, f":{number}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not os.path.exists(f"/tmp/.X11-unix/X{number}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    monkeypatch.setenv("DISPLAY", f":{number}")
+    yield
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_window_shows_the_name(tmp_path, data, lin_gallery, monkeypatch, virtual_display):
+    """Opens the real OpenCV window on a virtual screen and reads back the frames it was given."""
+    shown = []
+    real_imshow = cv2.imshow
+
+    def imshow(name, image):
+        shown.append(image.copy())
+        real_imshow(name, image)
+
+    monkeypatch.setattr(cv2, "imshow", imshow)
+    code = main(
+        [
+            "run",
+            "--camera",
+            str(data / "videos" / "short_hamilton_clip.mp4"),
+            "--known-faces",
+            str(lin_gallery),
+            "--frames",
+            "200",
+        ]
+    )
+    assert code == 0 and len(shown) == 200
+    # the label as the overlay draws it (name, then the distance, which is left out of the template)
+    height = int(overlay.LABEL_PX * 1.4)
+    expected = np.full((height, 300, 3), overlay.KNOWN_COLOUR, np.uint8)
+    overlay.draw_text(expected, "Lin_Manuel_Miranda", 0, 0, background=overlay.KNOWN_COLOUR)
+    template = expected[:, : overlay.text_width("Lin_Manuel_Miranda") + 4]
+    best = max(cv2.minMaxLoc(cv2.matchTemplate(f, template, cv2.TM_CCOEFF_NORMED))[1] for f in shown[100:200:10])
+    assert best > 0.9
+
+
+def test_bench_prints_costs_and_a_suggestion(data, lin_gallery, capsys):
+    code = main(
+        [
+            "bench",
+            str(data / "videos" / "short_hamilton_clip.mp4"),
+            "--known-faces",
+            str(lin_gallery),
+            "--frames",
+            "120",
+            "--target-fps",
+            "30",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "120 frames in" in out and "fps" in out
+    assert "for 30 fps: live.detect_every:" in out
+
+
+def test_stage_times_average():
+    t = StageTimes()
+    for ms in (10, 20, 30):
+        t.add("detect", ms)
+    assert t.mean("detect") == 20 and t.counts["detect"] == 3
+
+
+def test_reader_thread_is_not_leaked(data):
+    before = threading.active_count()
+    source = open_source(str(data / "videos" / "hdtf_RD_Radio2_000.mp4"), realtime=True)
+    source.read(timeout=2)
+    source.close()
+    assert threading.active_count() == before

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from livecam.faces import Box
+from livecam.matching import Match
+from livecam.recognizer import Detector
+from livecam.tracking import UNKNOWN, Tracker, VotingRule, decide, iou
+
+RULE = VotingRule(window=5, agree=2, instant_distance=0.42, unknown_after=2)
+
+
+def m(name, distance, nearest=None):
+    return Match(name, distance, 0.2, nearest or name)
+
+
+def test_first_close_encoding_names_at_once():
+    assert decide([m("Ada", 0.35)], m("Ada", 0.35), RULE) == ("Ada", 0.35)
+
+
+def test_one_borderline_encoding_is_not_enough():
+    assert decide([m("Ada", 0.47)], m("Ada", 0.47), RULE) == (None, None)
+    assert decide([m("Ada", 0.47), m("Ada", 0.45)], m("Ada", 0.44), RULE) == ("Ada", 0.44)
+
+
+def test_pooled_match_must_accept_the_person():
+    # two frames lean to Ada, but the mean embedding is beyond the threshold: unknown
+    votes = [m(None, 0.55, "Ada"), m(None, 0.52, "Ada")]
+    assert decide(votes, m(None, 0.53, "Ada"), RULE) == (UNKNOWN, 0.53)
+
+
+def test_agreement_on_the_nearest_person_is_required():
+    votes = [m("Ada", 0.45), m(None, 0.6, "Bob")]
+    assert decide(votes, m("Ada", 0.48), RULE) == (None, None)
+
+
+def test_unknown_needs_several_encodings():
+    assert decide([m(None, 0.7, "Bob")], m(None, 0.7, "Bob"), RULE) == (None, None)
+    assert decide([m(None, 0.7, "Bob")] * 2, m(None, 0.7, "Bob"), RULE)[0] == UNKNOWN
+
+
+def test_iou():
+    a = Box(0, 10, 10, 0)
+    assert iou(a, a) == 1.0
+    assert iou(a, Box(0, 20, 10, 10)) == 0.0
+    assert abs(iou(a, Box(0, 15, 10, 5)) - 1 / 3) < 1e-9
+
+
+def frames(path, n):
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while len(out) < n:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(f)
+    cap.release()
+    return out
+
+
+def test_tracker_follows_a_talking_head_with_one_id(data, engine):
+    clip = data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
+    detector = Detector(engine, min_face_px=100)
+    tracker = Tracker()
+    ids, errors = set(), []
+    for i, image in enumerate(frames(clip, 90)):
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        tracker.follow(gray)
+        if i % 6 == 0:
+            detections = detector(gray)
+            assert len(detections) == 1, i
+            if tracker.tracks:  # where flow put the box vs where the detector finds the face
+                errors.append(iou(tracker.tracks[0].box, detections[0]))
+            tracker.update(detections, gray, i)
+        ids |= {t.id for t in tracker.tracks}
+    assert ids == {1}
+    assert min(errors) > 0.5 and np.mean(errors) > 0.7
+
+
+def test_tracks_end_when_faces_leave(engine, data):
+    image = frames(data / "videos" / "hdtf_WDA_KatieHill_000.mp4", 1)[0]
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    tracker = Tracker(max_misses=1)
+    tracker.update(Detector(engine, 100)(gray), gray, 0)
+    assert len(tracker.tracks) == 1
+    blank = np.zeros_like(gray)
+    tracker.update([], blank, 3)
+    assert len(tracker.tracks) == 1  # one miss is forgiven
+    tracker.update([], blank, 6)
+    assert tracker.tracks == []
+
+
+def test_detector_scale_follows_min_face_px(engine, data):
+    image = frames(data / "videos" / "hdtf_WDA_KatieHill_000.mp4", 1)[0]
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    full = Detector(engine, 80)
+    half = Detector(engine, 160)
+    assert full.scale == 1.0 and half.scale == 0.5
+    a, b = full(gray)[0], half(gray)[0]
+    assert iou(a, b) > 0.6  # boxes come back in source pixels
