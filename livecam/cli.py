@@ -135,14 +135,15 @@ def _subject(engine, settings: EngineSettings, path: str) -> Face:
 
 def cmd_verify(args: argparse.Namespace, cfg: Config) -> int:
     cfg = _apply_engine_flags(cfg, args)
-    cfg = override(cfg, "matching", threshold=args.threshold)
+    cfg = override(cfg, "matching", verify_threshold=args.threshold)
+    threshold = cfg.matching.verify_threshold
     # two photos, like enrolled ones: worth the mirror pass unless told otherwise
     settings = _settings(cfg, args.flip) if args.flip is not None else _gallery_settings(cfg)
     engine = settings.build()
     a = _subject(engine, settings, args.a)
     b = _subject(engine, settings, args.b)
     distance = float(np.linalg.norm(a.encoding - b.encoding))
-    same = distance <= cfg.matching.threshold
+    same = distance <= threshold
     if args.json:
         print(
             json.dumps(
@@ -151,7 +152,7 @@ def cmd_verify(args: argparse.Namespace, cfg: Config) -> int:
                     "b": args.b,
                     "distance": round(distance, 4),
                     "same": same,
-                    "threshold": cfg.matching.threshold,
+                    "threshold": threshold,
                 },
                 ensure_ascii=False,
             )
@@ -159,7 +160,7 @@ def cmd_verify(args: argparse.Namespace, cfg: Config) -> int:
     else:
         verdict = "same person" if same else "different people"
         op = "<=" if same else ">"
-        print(f"{verdict}: distance {distance:.3f} {op} threshold {cfg.matching.threshold:.2f}")
+        print(f"{verdict}: distance {distance:.3f} {op} threshold {threshold:.2f}")
     return EXIT_OK
 
 

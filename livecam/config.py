@@ -45,8 +45,11 @@ class EncodingConfig:
 
 @dataclass(frozen=True)
 class MatchingConfig:
-    threshold: float = _opt(0.5, lo=0.0, hi=2.0)
+    threshold: float = _opt(0.45, lo=0.0, hi=2.0)
     margin: float = _opt(0.04, lo=0.0, hi=1.0)
+    # `verify` compares two photos (1:1), where a false accept has one chance,
+    # not one per enrolled person: it can afford a looser threshold.
+    verify_threshold: float = _opt(0.5, lo=0.0, hi=2.0)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class LiveConfig:
 class VotingConfig:
     window: int = _opt(5, lo=1, hi=50)
     agree: int = _opt(2, lo=1, hi=50)
-    instant_distance: float = _opt(0.42, lo=0.0, hi=2.0)
+    instant_distance: float = _opt(0.40, lo=0.0, hi=2.0)
     unknown_after: int = _opt(2, lo=1, hi=50)
 
 

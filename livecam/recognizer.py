@@ -18,7 +18,7 @@ import numpy as np
 from .capture import Frame
 from .faces import Box, FaceEngine
 from .matching import Match, Matcher
-from .tracking import UNKNOWN, Track, Tracker, VotingRule, decide
+from .tracking import UNKNOWN, Track, Tracker, VotingRule, decide, iou
 
 HOG_MIN_FACE_PX = 80  # smallest face dlib's frontal HOG detector finds at upsample 0
 REGROWTH = 1.5  # re-encode a decided track when its face area grows this much
@@ -93,8 +93,15 @@ class Recognizer:
         ms["track"] = (t1 - t0) * 1000
         encoded = self._encode_due(frame)
         ms["encode"] = (time.perf_counter() - t1) * 1000
-        faces = [TrackedFace(t.box, t.id, t.name, t.distance) for t in self.tracker.tracks]
+        faces = [TrackedFace(t.box, t.id, t.name, t.distance) for t in self._visible()]
         return FrameResult(frame, faces, detections is not None, encoded, ms)
+
+    def _visible(self) -> list[Track]:
+        """Tracks to show: one that the last detection round missed is shown only while it
+        overlaps no other track - where faces overlap, a box carried by optical flow alone
+        may sit on the other person's face, and must not lend it a name."""
+        tracks = self.tracker.tracks
+        return [t for t in tracks if t.misses == 0 or not any(o is not t and iou(t.box, o.box) > 0 for o in tracks)]
 
     def _due(self, track: Track, index: int) -> bool:
         since = index - track.last_encoded

@@ -29,7 +29,7 @@ class VotingRule:
 
     window: int = 5  # recent encodings considered (M), and pooled into one mean embedding
     agree: int = 2  # of them must have the named person as nearest (N of M)
-    instant_distance: float = 0.42  # a track's first encoding this close names at once
+    instant_distance: float = 0.40  # a track's first encoding this close names at once
     unknown_after: int = 2  # encodings before a track that matches nobody is shown as unknown
 
 

@@ -15,7 +15,7 @@ def test_shipped_config_yaml_states_the_defaults():
     defaults = Config()
     assert shipped.known_faces == REPO / "known_faces"
     assert shipped.models_dir == REPO / "models"
-    for section in ("detection", "encoding", "matching"):
+    for section in ("detection", "encoding", "matching", "camera", "live", "voting"):
         assert getattr(shipped, section) == getattr(defaults, section), section
     assert shipped.workers == defaults.workers
 

@@ -7,7 +7,7 @@ import numpy as np
 from livecam.batch import EngineSettings
 from livecam.gallery import load_gallery
 from livecam.images import load_image
-from livecam.matching import Matcher
+from livecam.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Matcher
 
 
 def brute_force(queries, encodings, labels, n_people):
@@ -34,7 +34,7 @@ def test_empty_gallery_is_unknown():
 def test_known_people_named_strangers_not(make_gallery, engine, data):
     root = make_gallery({"George_W_Bush": [1, 2, 3], "Colin_Powell": [1, 2, 3], "Tony_Blair": [1, 2, 3]})
     g = load_gallery(root, EngineSettings(), 1, engine)
-    m = g.matcher(threshold=0.5, margin=0.04)
+    m = g.matcher(DEFAULT_THRESHOLD, DEFAULT_MARGIN)
 
     def who(person, n):
         face = engine.faces(load_image(data / "identities" / person / f"{n}.jpg"))[0]
@@ -42,10 +42,10 @@ def test_known_people_named_strangers_not(make_gallery, engine, data):
 
     for person in ("George_W_Bush", "Colin_Powell", "Tony_Blair"):
         match = who(person, 10)  # a photo not in the gallery
-        assert match.name == person and match.distance < 0.5 and match.margin > 0.04
+        assert match.name == person and match.distance <= DEFAULT_THRESHOLD and match.margin >= DEFAULT_MARGIN
     for stranger in ("Serena_Williams", "Hugo_Chavez", "Laura_Bush"):
         match = who(stranger, 1)
-        assert match.name is None and match.nearest is not None and match.distance > 0.5
+        assert match.name is None and match.nearest is not None and match.distance > DEFAULT_THRESHOLD
 
 
 def test_margin_rule_refuses_a_face_between_two_people():
