@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -218,6 +219,9 @@ def _live_settings(cfg: Config) -> LiveSettings:
 
 def _start_pipeline(args: argparse.Namespace, cfg: Config, realtime: bool):
     """Open the source first (a missing camera must fail fast), then build the models and gallery."""
+    # The detector thread has the other core; OpenBLAS threads that spin-wait
+    # beside it slow both. Read by OpenBLAS when dlib is first imported.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cam = cfg.camera
     source = open_source(args.camera, realtime, cam.width, cam.height, cam.fps)
     try:

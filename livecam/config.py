@@ -62,7 +62,7 @@ class CameraConfig:
 @dataclass(frozen=True)
 class LiveConfig:
     min_face_px: int = _opt(100, lo=20, hi=4000)
-    detect_every: int = _opt(3, lo=1, hi=60)
+    detect_every: int = _opt(4, lo=1, hi=60)
     recheck_seconds: float = _opt(2.0, lo=0.1, hi=3600.0)
     max_encodes_per_frame: int = _opt(2, lo=1, hi=32)
     track_max_misses: int = _opt(2, lo=0, hi=100)

@@ -22,13 +22,13 @@ from .tracking import UNKNOWN, Track, Tracker, VotingRule, decide, iou
 
 HOG_MIN_FACE_PX = 80  # smallest face dlib's frontal HOG detector finds at upsample 0
 REGROWTH = 1.5  # re-encode a decided track when its face area grows this much
-UNKNOWN_RECHECK = 4  # detection rounds between looks at a face shown as unknown
+UNKNOWN_RECHECK = 8  # detection rounds between looks at a face shown as unknown
 
 
 @dataclass(frozen=True)
 class LiveSettings:
     min_face_px: int = 100
-    detect_every: int = 3
+    detect_every: int = 4
     recheck_seconds: float = 2.0
     max_encodes_per_frame: int = 2
     track_max_misses: int = 2
