@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	touch $@
 
 run: setup
-	$(BIN)/livecam check
+	$(BIN)/livecam run --camera 0
 
 test: setup
 	$(BIN)/python -m ruff check livecam tests benchmarks
@@ -25,6 +25,7 @@ bench: setup
 	$(BIN)/python -m pip -q install pillow
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_matching.py
+	$(BIN)/python benchmarks/bench_live.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
