@@ -23,7 +23,7 @@ from .faces import DETECTORS, Face, ModelNotFoundError
 from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
 from .live import Outputs, run_loop, suggest_settings
-from .recognizer import Detector, LiveSettings, Recognizer
+from .recognizer import Detector, EncoderProcess, LiveSettings, Recognizer
 from .storage import atomic_write_bytes
 from .tracking import VotingRule
 
@@ -234,9 +234,11 @@ def _start_pipeline(args: argparse.Namespace, cfg: Config, realtime: bool):
         if not len(gallery):
             log.warning("%s: no enrolled faces; every face will be unknown", cfg.known_faces)
         settings = _live_settings(cfg)
-        recognizer = Recognizer(
-            engine, gallery.matcher(cfg.matching.threshold, cfg.matching.margin), settings, source.fps
-        )
+        # live: the network runs in its own process so the display never waits for it;
+        # files: on this thread, so that a file gives the same result on every run
+        encoder = EncoderProcess(_probe_settings(cfg, args)) if source.live else None
+        matcher = gallery.matcher(cfg.matching.threshold, cfg.matching.margin)
+        recognizer = Recognizer(engine, matcher, settings, source.fps, encoder)
         return source, recognizer, Detector(engine, settings.min_face_px)
     except BaseException:
         source.close()
@@ -254,8 +256,12 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
         summary = run_loop(source, recognizer, detector, outputs, stop_after=args.frames)
     finally:
         source.close()
+        if recognizer.encoder is not None:
+            recognizer.encoder.close()
     for line in summary.lines():
         log.info("%s", line)
+    if recognizer.encoder is not None and recognizer.encoder.dropped:
+        log.info("%d encoding requests dropped while the encoder was busy", recognizer.encoder.dropped)
     return EXIT_OK
 
 

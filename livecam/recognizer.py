@@ -9,12 +9,17 @@ undecided, and then only every `recheck_seconds` or when the face has grown.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
+import queue
 import time
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from .batch import EngineSettings
 from .capture import Frame
 from .faces import Box, FaceEngine
 from .matching import Match, Matcher
@@ -76,8 +81,16 @@ class Detector:
 class Recognizer:
     """Tracks faces across frames and decides their names by agreement."""
 
-    def __init__(self, engine: FaceEngine, matcher: Matcher, settings: LiveSettings, fps: float = 30.0) -> None:
+    def __init__(
+        self,
+        engine: FaceEngine,
+        matcher: Matcher,
+        settings: LiveSettings,
+        fps: float = 30.0,
+        encoder: EncoderProcess | None = None,
+    ) -> None:
         self.engine = engine
+        self.encoder = encoder  # None: encode on this thread (files: same result every run)
         self.matcher = matcher  # replaced whole when the gallery changes
         self.settings = settings
         self.recheck_frames = max(1, round(settings.recheck_seconds * fps))
@@ -116,17 +129,45 @@ class Recognizer:
         return track.box.area >= REGROWTH * track.encoded_area and since >= self.settings.detect_every
 
     def _encode_due(self, frame: Frame) -> int:
+        if self.encoder is not None:
+            self._collect()
         h, w = frame.image.shape[:2]
-        due = [t for t in self.tracker.tracks if t.misses == 0 and self._due(t, frame.index) and _inside(t.box, h, w)]
+        due = [
+            t
+            for t in self.tracker.tracks
+            if t.misses == 0 and not t.pending and self._due(t, frame.index) and _inside(t.box, h, w)
+        ]
         if not due:
             return 0
-        # undecided tracks first, then those waiting longest
+        # tracks to verify first, then undecided ones, then those waiting longest
         due.sort(key=lambda t: (not t.verify, t.name is not None, t.last_encoded))
         due = due[: self.settings.max_encodes_per_frame]
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-        encodings = self.engine.encode(rgb, [t.box for t in due])
+        chips = self.engine.chips(rgb, [t.box for t in due])
+        for track in due:
+            track.last_encoded = frame.index
+            track.encoded_area = track.box.area
+        if self.encoder is None:
+            self._apply(due, self.engine.encode_chips(chips))
+        elif self.encoder.submit([t.id for t in due], chips):
+            for track in due:
+                track.pending = True
+        return len(due)
+
+    def _collect(self) -> None:
+        """Apply the encodings the worker process has finished since the last frame."""
+        assert self.encoder is not None
+        by_id = {t.id: t for t in self.tracker.tracks}
+        for ids, encodings in self.encoder.results():
+            live = [(by_id[i], e) for i, e in zip(ids, encodings, strict=True) if i in by_id]
+            for track, _ in live:
+                track.pending = False
+            if live:
+                self._apply([t for t, _ in live], np.array([e for _, e in live]))
+
+    def _apply(self, tracks: list[Track], encodings: np.ndarray) -> None:
         window = self.settings.voting.window
-        for track, encoding, match in zip(due, encodings, self.matcher.match(encodings), strict=True):
+        for track, encoding, match in zip(tracks, encodings, self.matcher.match(encodings), strict=True):
             if track.verify:
                 track.verify = False
                 if _contradicts(track, match):
@@ -135,13 +176,78 @@ class Recognizer:
                     track.name = track.distance = None
             track.votes.append(match)
             track.encodings.append(encoding)
-            track.last_encoded = frame.index
-            track.encoded_area = track.box.area
             pooled = self.matcher.match_one(np.mean(list(track.encodings)[-window:], axis=0))
             name, distance = decide(list(track.votes), pooled, self.settings.voting)
             if name is not None:
                 track.name, track.distance = name, distance
-        return len(due)
+
+
+class EncoderProcess:
+    """The network in a process of its own, so that live display never waits for it.
+
+    dlib's encoding holds the GIL (~12 ms a face): on a thread it would still
+    stall the frame loop. Chips go in through a bounded queue; when the worker
+    is behind, new requests are dropped (and counted), never queued up.
+    """
+
+    def __init__(self, settings: EngineSettings, capacity: int = 2) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._requests = ctx.Queue(capacity)
+        self._results = ctx.Queue()
+        self.dropped = 0
+        previous = os.environ.get("OPENBLAS_NUM_THREADS")
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        try:
+            args = (settings, self._requests, self._results)
+            self._process = ctx.Process(target=_encoder_main, args=args, name="livecam-encoder", daemon=True)
+            self._process.start()
+        finally:
+            if previous is None:
+                os.environ.pop("OPENBLAS_NUM_THREADS", None)
+            else:
+                os.environ["OPENBLAS_NUM_THREADS"] = previous
+
+    def submit(self, ids: list[int], chips: list[np.ndarray]) -> bool:
+        try:
+            self._requests.put_nowait((ids, chips))
+        except queue.Full:
+            self.dropped += 1
+            return False
+        return True
+
+    def results(self) -> list[tuple[list[int], np.ndarray]]:
+        out = []
+        while True:
+            try:
+                out.append(self._results.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        with contextlib.suppress(queue.Full):
+            self._requests.put(None, timeout=1)
+        deadline = time.monotonic() + 5
+        while self._process.is_alive() and time.monotonic() < deadline:
+            self.results()  # drain, so the worker can flush its last results and exit
+            self._process.join(timeout=0.05)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=5)
+            self._requests.cancel_join_thread()
+        self.results()
+        for q in (self._requests, self._results):
+            q.close()
+            q.join_thread()
+
+
+def _encoder_main(settings: EngineSettings, requests, results) -> None:
+    engine = settings.build().load()
+    while True:
+        item = requests.get()
+        if item is None:
+            return
+        ids, chips = item
+        results.put((ids, engine.encode_chips(chips)))
 
 
 def _contradicts(track: Track, match: Match) -> bool:

@@ -80,6 +80,7 @@ class Track:
     # face may now be someone else's (people cross, one leaves as another comes),
     # so its next encoding must confirm the identity or the track starts over.
     verify: bool = False
+    pending: bool = False  # an encoding is being computed in the worker process
 
 
 def iou(a: Box, b: Box) -> float:

@@ -298,3 +298,47 @@ def test_reader_thread_is_not_leaked(data):
     source.read(timeout=2)
     source.close()
     assert threading.active_count() == before
+
+
+def test_encoder_process_gives_the_same_encodings(data, engine):
+    from livecam.batch import EngineSettings
+    from livecam.images import load_image
+    from livecam.recognizer import EncoderProcess
+
+    rgb = load_image(data / "identities" / "Tony_Blair" / "1.jpg")
+    chips = engine.chips(rgb, engine.detect(rgb, 1))
+    worker = EncoderProcess(EngineSettings(flip_average=engine.flip_average))
+    try:
+        assert worker.submit([7], chips)
+        deadline = time.monotonic() + 30
+        got = []
+        while not got and time.monotonic() < deadline:
+            got = worker.results()
+            time.sleep(0.05)
+    finally:
+        worker.close()
+    assert got and got[0][0] == [7]
+    assert np.allclose(got[0][1], engine.encode_chips(chips), atol=1e-5)
+
+
+def test_realtime_run_names_with_the_encoder_process(tmp_path, data, lin_gallery):
+    log = tmp_path / "rt.jsonl"
+    code = main(
+        [
+            "run",
+            "--camera",
+            str(data / "videos" / "short_hamilton_clip.mp4"),
+            "--known-faces",
+            str(lin_gallery),
+            "--no-window",
+            "--realtime",
+            "--log-json",
+            str(log),
+        ]
+    )
+    assert code == 0
+    records = read_log(log)
+    frames = [r["frame"] for r in records]
+    assert frames == sorted(set(frames)) and frames[-1] >= 250  # paced, newest frames only, to the end
+    names = {f["name"] for r in records for f in r["faces"]}
+    assert "Lin_Manuel_Miranda" in names and names <= {"Lin_Manuel_Miranda", "unknown", None}
