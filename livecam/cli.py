@@ -19,6 +19,7 @@ from .batch import EngineSettings, encode_files
 from .capture import SourceError, open_source
 from .check import display_available
 from .config import Config, ConfigError, load_config, override
+from .enroll import EnrollError, enroll_images, remove_person, rename_person
 from .faces import DETECTORS, Face, ModelNotFoundError
 from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
@@ -281,6 +282,59 @@ def cmd_bench(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_OK
 
 
+def _known_faces(cfg: Config, args: argparse.Namespace) -> Path:
+    return Path(args.known_faces) if getattr(args, "known_faces", None) else cfg.known_faces
+
+
+def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
+    root = _known_faces(cfg, args)
+    gallery_settings = _gallery_settings(cfg)
+    engine = gallery_settings.build()
+    gallery = load_gallery(root, gallery_settings, cfg.workers, engine)
+    report = enroll_images(root, args.name, [Path(p) for p in args.images], engine, gallery, cfg.matching.threshold)
+    for src, dest in report.accepted:
+        print(f"accepted {src} -> {dest}")
+    for src, reason in report.rejected:
+        print(f"rejected {src}: {reason}")
+    for person, distance in report.lookalikes:
+        log.warning(
+            "%s looks like %s, already enrolled (distance %.3f <= %.2f): they may be confused",
+            report.name,
+            person,
+            distance,
+            cfg.matching.threshold,
+        )
+    if report.accepted:
+        load_gallery(root, gallery_settings, cfg.workers, engine)  # encode the new shots now, not at the door
+    print(f"{report.name}: {len(report.accepted)} photo(s) added, {len(report.rejected)} rejected")
+    return EXIT_OK if report.accepted else EXIT_FAILED
+
+
+def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
+    root = _known_faces(cfg, args)
+    gallery_settings = _gallery_settings(cfg)
+    if args.action == "list":
+        gallery = load_gallery(root, gallery_settings, cfg.workers)
+        counts = gallery.counts()
+        for name in gallery.names:
+            print(f"{name}\t{counts[name]} photo(s)")
+        for relpath, reason in sorted(gallery.skipped.items()):
+            print(f"skipped {relpath}: {reason}")
+        print(f"{gallery_stats(gallery)} in {root}")
+        return EXIT_OK
+    if args.action == "remove":
+        if len(args.names) != 1:
+            raise UsageError("gallery remove takes one NAME")
+        n = remove_person(root, args.names[0])
+        print(f"removed {args.names[0]} ({n} photo(s))")
+        return EXIT_OK
+    if len(args.names) != 2:
+        raise UsageError("gallery rename takes OLD NEW")
+    rename_person(root, args.names[0], args.names[1], gallery_settings)
+    print(f"renamed {args.names[0]} -> {args.names[1]}")
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     from .check import run_check
 
@@ -328,6 +382,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-fps", type=float, default=30.0)
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.set_defaults(func=cmd_bench, flip=None)
+
+    p = sub.add_parser("enroll", help="add photos of a person to the gallery (each one checked)")
+    p.add_argument("name", help="the person's name (any script; no path separators)")
+    p.add_argument("images", nargs="+", help="photos of that person")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("gallery", help="list, remove or rename enrolled people")
+    p.add_argument("action", choices=("list", "remove", "rename"))
+    p.add_argument("names", nargs="*", help="remove NAME | rename OLD NEW")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.set_defaults(func=cmd_gallery)
 
     p = sub.add_parser("check", help="show versions, dlib build, models, config, display")
     p.set_defaults(func=cmd_check)
@@ -384,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = load_config(Path(args.config) if args.config else None)
         return args.func(args, cfg)
-    except (UsageError, ConfigError, SourceError) as exc:
+    except (UsageError, ConfigError, SourceError, EnrollError) as exc:
         print(f"livecam: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ImageError, ModelNotFoundError) as exc:

@@ -221,6 +221,12 @@ class FaceEngine:
             shapes.append(self._shape5(rgb, dlib.rectangle(b.left, b.top, b.right, b.bottom)))
         return shapes
 
+    def landmarks(self, rgb: np.ndarray, box: Box) -> np.ndarray:
+        """dlib's 5 landmarks of a face as (x, y) rows: right eye corners (0, 1),
+        left eye corners (2, 3), bottom of the nose (4)."""
+        shape = self._shapes(rgb, [box])[0]
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
     def chips(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
         """Aligned 150x150 RGB face chips, the network's input, one per box."""
         if not boxes:

@@ -67,6 +67,11 @@ class Matcher:
         self.margin = margin
 
     @property
+    def names(self) -> list[str]:
+        """The people, in the column order of person_distances()."""
+        return list(self._names)
+
+    @property
     def people(self) -> int:
         return len(self._names)
 

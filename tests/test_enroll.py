@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import logging
+import shutil
+import stat
+
+import cv2
+import pytest
+
+from livecam.batch import EngineSettings
+from livecam.cli import main
+from livecam.enroll import EnrollError, enroll_images, validate_name
+from livecam.gallery import load_gallery
+
+
+@pytest.mark.parametrize("name", ["张伟", "Zoë Saldaña", "Ada 😀", "O'Brien", "Anne-Marie"])
+def test_any_script_is_a_valid_name(name):
+    assert validate_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "  ", ".", "..", "../x", "a/b", "a\\b", ".hidden", "x\x00y", "tab\there"])
+def test_names_never_escape_the_gallery(name):
+    with pytest.raises(EnrollError):
+        validate_name(name)
+
+
+def test_enroll_accepts_good_photos_and_rejects_with_reasons(tmp_path, data, engine):
+    ident = data / "identities" / "Tony_Blair"
+    blurred = tmp_path / "blurred.jpg"
+    cv2.imwrite(str(blurred), cv2.GaussianBlur(cv2.imread(str(ident / "6.jpg")), (0, 0), 2.5))
+    small = tmp_path / "small.jpg"
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(ident / "7.jpg")), (110, 110)))
+    duplicate = tmp_path / "again.jpg"
+    shutil.copy(ident / "1.jpg", duplicate)
+    inputs = [
+        ident / "1.jpg",
+        ident / "2.jpg",
+        duplicate,
+        blurred,
+        small,
+        data / "groups" / "2008_001009.jpg",
+        data / "negatives" / "skimage_coffee.png",
+        tmp_path / "missing.jpg",
+    ]
+    root = tmp_path / "known_faces"
+    report = enroll_images(root, "张伟", inputs, engine)
+    assert [src for src, _ in report.accepted] == [ident / "1.jpg", ident / "2.jpg"]
+    reasons = dict(report.rejected)
+    assert "near-duplicate" in reasons[duplicate]
+    assert "blurred" in reasons[blurred]
+    assert "too small" in reasons[small] or "no face" in reasons[small]
+    assert "2 faces" in reasons[data / "groups" / "2008_001009.jpg"]
+    assert "no face" in reasons[data / "negatives" / "skimage_coffee.png"]
+    assert "cannot read" in reasons[tmp_path / "missing.jpg"]
+    folder = root / "张伟"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE(root.stat().st_mode) == 0o700
+    for _, dest in report.accepted:
+        assert dest.parent == folder and stat.S_IMODE(dest.stat().st_mode) == 0o600
+        assert b"Exif" not in dest.read_bytes()[:200]  # metadata is not copied
+    g = load_gallery(root, EngineSettings(), 1, engine)
+    assert g.counts() == {"张伟": 2}
+
+
+def test_cli_enroll_warns_about_lookalikes_and_gallery_commands(tmp_path, data, capsys, caplog):
+    ident = data / "identities" / "Tony_Blair"
+    root = tmp_path / "kf"
+    assert main(["enroll", "Tony", str(ident / "1.jpg"), str(ident / "3.jpg"), "--known-faces", str(root)]) == 0
+    with caplog.at_level(logging.WARNING):
+        code = main(["enroll", "Anthony", str(ident / "7.jpg"), "--known-faces", str(root)])
+    assert code == 0
+    assert any("looks like Tony" in r.getMessage() for r in caplog.records)
+    capsys.readouterr()
+    assert main(["gallery", "rename", "Anthony", "安东尼", "--known-faces", str(root)]) == 0
+    g = load_gallery(root, EngineSettings(), 1)
+    assert sorted(g.names) == ["Tony", "安东尼"] and g.encoded_now == 0  # renamed without re-encoding
+    assert main(["gallery", "remove", "Tony", "--known-faces", str(root)]) == 0
+    assert main(["gallery", "list", "--known-faces", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "安东尼\t1 photo(s)" in out and "Tony\t" not in out
+    assert main(["gallery", "remove", "Nobody", "--known-faces", str(root)]) == 2
+    assert main(["gallery", "rename", "安东尼", "../x", "--known-faces", str(root)]) == 2
+    assert main(["enroll", "Bad", str(data / "negatives" / "skimage_coffee.png"), "--known-faces", str(root)]) == 1
