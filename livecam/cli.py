@@ -25,6 +25,7 @@ from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
 from .live import Outputs, run_loop, suggest_settings
 from .recognizer import Detector, EncoderProcess, LiveSettings, Recognizer
+from .reload import GalleryWatcher
 from .storage import atomic_write_bytes
 from .tracking import VotingRule
 
@@ -253,9 +254,13 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam run ...)")
     source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
     outputs = Outputs(window=window, fullscreen=args.fullscreen, record=args.record, log_json=args.log_json)
+    watcher = GalleryWatcher(
+        cfg.known_faces, _gallery_settings(cfg), lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin)
+    )
     try:
-        summary = run_loop(source, recognizer, detector, outputs, stop_after=args.frames)
+        summary = run_loop(source, recognizer, detector, outputs, stop_after=args.frames, watcher=watcher)
     finally:
+        watcher.close()
         source.close()
         if recognizer.encoder is not None:
             recognizer.encoder.close()

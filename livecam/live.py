@@ -35,6 +35,7 @@ from . import overlay
 from .capture import FileSource, Frame, LatestFrameReader
 from .faces import Box
 from .recognizer import Detector, FrameResult, Recognizer
+from .reload import GalleryWatcher
 from .storage import ensure_private_dir
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,7 @@ def run_loop(
     detector: Detector,
     outputs: Outputs,
     stop_after: int | None = None,
+    watcher: GalleryWatcher | None = None,
 ) -> Summary:
     times = StageTimes()
     every = recognizer.settings.detect_every
@@ -223,6 +225,8 @@ def run_loop(
                         break
                 continue
             frame, gray, detections = item
+            if watcher is not None and (matcher := watcher.take()) is not None:
+                recognizer.set_matcher(matcher)
             result = recognizer.step(frame, gray, detections)
             for stage, ms in result.ms.items():
                 times.add(stage, ms)

@@ -96,6 +96,14 @@ class Recognizer:
         self.recheck_frames = max(1, round(settings.recheck_seconds * fps))
         self.tracker = Tracker(max_misses=settings.track_max_misses)
 
+    def set_matcher(self, matcher: Matcher) -> None:
+        """A new gallery: every current name must be confirmed against it (someone may be gone)."""
+        self.matcher = matcher
+        for track in self.tracker.tracks:
+            track.verify = True
+            track.encodings.clear()
+            track.votes.clear()
+
     def step(self, frame: Frame, gray: np.ndarray, detections: list[Box] | None) -> FrameResult:
         ms: dict[str, float] = {}
         t0 = time.perf_counter()

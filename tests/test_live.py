@@ -342,3 +342,40 @@ def test_realtime_run_names_with_the_encoder_process(tmp_path, data, lin_gallery
     assert frames == sorted(set(frames)) and frames[-1] >= 250  # paced, newest frames only, to the end
     names = {f["name"] for r in records for f in r["faces"]}
     assert "Lin_Manuel_Miranda" in names and names <= {"Lin_Manuel_Miranda", "unknown", None}
+
+
+def test_hot_reload_reaches_a_running_loop(tmp_path, data, make_gallery):
+    root = make_gallery({"Tony_Blair": [1, 2]})
+    log = tmp_path / "reload.jsonl"
+    lin = data / "identities_extra" / "Lin_Manuel_Miranda"
+    added_at = {}
+
+    def add_lin_later():
+        time.sleep(1.5)
+        (root / "Lin_Manuel_Miranda").mkdir()
+        for p in lin.iterdir():
+            shutil.copy(p, root / "Lin_Manuel_Miranda" / p.name)
+        added_at["t"] = time.monotonic()
+
+    start = time.monotonic()
+    helper = threading.Thread(target=add_lin_later)
+    helper.start()
+    code = main(
+        [
+            "run",
+            "--camera",
+            str(data / "videos" / "short_hamilton_clip.mp4"),
+            "--known-faces",
+            str(root),
+            "--no-window",
+            "--realtime",
+            "--log-json",
+            str(log),
+        ]
+    )
+    helper.join()
+    assert code == 0
+    records = read_log(log)
+    named = [r["t"] for r in records if any(f["name"] == "Lin_Manuel_Miranda" for f in r["faces"])]
+    assert named, "the photo added while running was never used"
+    assert named[0] >= added_at["t"] - start - 0.5  # not before it was added (source time ~ wall time here)
