@@ -19,7 +19,8 @@ from .batch import EngineSettings, encode_files
 from .capture import SourceError, open_source
 from .check import display_available
 from .config import Config, ConfigError, load_config, override
-from .enroll import EnrollError, enroll_images, remove_person, rename_person
+from .enroll import EnrollError, enroll_images, person_folder, remove_person, rename_person
+from .events import Action, ActionRunner, AuditLog, DoorPolicy, EventSink, UnknownStore, promote
 from .faces import DETECTORS, Face, ModelNotFoundError
 from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
@@ -257,9 +258,11 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     watcher = GalleryWatcher(
         cfg.known_faces, _gallery_settings(cfg), lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin)
     )
+    events = _event_sink(cfg, str(args.camera))
     try:
-        summary = run_loop(source, recognizer, detector, outputs, stop_after=args.frames, watcher=watcher)
+        summary = run_loop(source, recognizer, detector, outputs, args.frames, watcher, events)
     finally:
+        events.close()
         watcher.close()
         source.close()
         if recognizer.encoder is not None:
@@ -268,6 +271,48 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
         log.info("%s", line)
     if recognizer.encoder is not None and recognizer.encoder.dropped:
         log.info("%d encoding requests dropped while the encoder was busy", recognizer.encoder.dropped)
+    return EXIT_OK
+
+
+def _event_sink(cfg: Config, source: str) -> EventSink:
+    door, acts = cfg.door, cfg.actions
+    actions = {
+        "recognized": Action(acts.on_recognized.command, acts.on_recognized.webhook or ""),
+        "unknown": Action(acts.on_unknown.command, acts.on_unknown.webhook or ""),
+    }
+    runner = None
+    if any(a.command or a.webhook for a in actions.values()):
+        runner = ActionRunner(actions, acts.webhook_timeout, acts.webhook_retries, acts.queue_size)
+    return EventSink(
+        source,
+        DoorPolicy(door.min_agree, door.cooldown_seconds),
+        AuditLog(door.events_log) if door.events_log else None,
+        runner,
+        UnknownStore(door.unknown_dir) if door.unknown_dir else None,
+    )
+
+
+def cmd_unknown(args: argparse.Namespace, cfg: Config) -> int:
+    if cfg.door.unknown_dir is None:
+        raise UsageError("door.unknown_dir is null in the config: no unknown visitors are kept")
+    store = UnknownStore(cfg.door.unknown_dir)
+    if args.action == "list":
+        for p in store.list():
+            print(f"{p.stem}\t{p}")
+        return EXIT_OK
+    if args.action == "promote":
+        if len(args.rest) != 2:
+            raise UsageError("unknown promote takes ID NAME")
+        visitor, name = args.rest
+        try:
+            dest = promote(store, visitor, person_folder(_known_faces(cfg, args), name))
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"promoted {visitor} -> {dest}")
+        return EXIT_OK
+    if args.older_than is None or args.rest:
+        raise UsageError("unknown purge takes --older-than DAYS")
+    print(f"removed {store.purge(args.older_than)} unknown visitor photo(s)")
     return EXIT_OK
 
 
@@ -399,6 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="remove NAME | rename OLD NEW")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.set_defaults(func=cmd_gallery)
+
+    p = sub.add_parser("unknown", help="strangers' best face crops: list, promote ID NAME, purge")
+    p.add_argument("action", choices=("list", "promote", "purge"))
+    p.add_argument("rest", nargs="*", help="promote: ID NAME")
+    p.add_argument("--older-than", type=float, metavar="DAYS", help="purge: crops older than this")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.set_defaults(func=cmd_unknown)
 
     p = sub.add_parser("check", help="show versions, dlib build, models, config, display")
     p.set_defaults(func=cmd_check)

@@ -23,8 +23,10 @@ class ConfigError(ValueError):
     """A config problem; str() is one line naming the file and key."""
 
 
-def _opt(default: Any, *, lo: float | None = None, hi: float | None = None, choices: tuple = ()) -> Any:
-    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices})
+def _opt(
+    default: Any, *, lo: float | None = None, hi: float | None = None, choices: tuple = (), url: bool = False
+) -> Any:
+    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "url": url})
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,29 @@ class VotingConfig:
 
 
 @dataclass(frozen=True)
+class DoorConfig:
+    events_log: Path | None = _opt(Path("events.jsonl"))
+    cooldown_seconds: float = _opt(30.0, lo=0.0, hi=86400.0)
+    min_agree: int = _opt(2, lo=1, hi=50)
+    unknown_dir: Path | None = _opt(Path("unknown"))
+
+
+@dataclass(frozen=True)
+class ActionConfig:
+    command: tuple[str, ...] = _opt(())
+    webhook: str | None = _opt(None, url=True)
+
+
+@dataclass(frozen=True)
+class ActionsConfig:
+    on_recognized: ActionConfig = field(default_factory=ActionConfig)
+    on_unknown: ActionConfig = field(default_factory=ActionConfig)
+    webhook_timeout: float = _opt(3.0, lo=0.1, hi=60.0)
+    webhook_retries: int = _opt(2, lo=0, hi=10)
+    queue_size: int = _opt(16, lo=1, hi=10000)
+
+
+@dataclass(frozen=True)
 class Config:
     known_faces: Path = _opt(Path("known_faces"))
     models_dir: Path = _opt(Path("models"))
@@ -87,6 +112,8 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     voting: VotingConfig = field(default_factory=VotingConfig)
+    door: DoorConfig = field(default_factory=DoorConfig)
+    actions: ActionsConfig = field(default_factory=ActionsConfig)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
 
@@ -103,6 +130,12 @@ def _convert(value: Any, tp: Any, key: str, where: str, meta: dict) -> Any:
         if value is None:
             return None
         tp = args[0]
+    if typing.get_origin(tp) is tuple:
+        if value is None:
+            value = []
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{where}: {key} must be a list of strings (an argv list), got {value!r}")
+        return tuple(value)
     if dataclasses.is_dataclass(tp):
         if value is None:
             value = {}
@@ -126,6 +159,8 @@ def _convert(value: Any, tp: Any, key: str, where: str, meta: dict) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where}: {key} must be {_type_name(tp)}, got {value!r}")
         value = Path(value) if tp is Path else value
+    if meta.get("url") and not str(value).startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: {key} must be an http:// or https:// URL, got {value!r}")
     lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices") or ()
     if choices and value not in choices:
         raise ConfigError(f"{where}: {key} must be one of {', '.join(map(str, choices))}, got {value!r}")
@@ -193,10 +228,16 @@ def load_config(path: Path | None = None) -> Config:
         raise ConfigError(f"{path}: not valid YAML{at}") from None
     config = parse_config(data, str(path))
     base = path.resolve().parent
+    door = config.door
     return dataclasses.replace(
         config,
         known_faces=_relative_to(base, config.known_faces),
         models_dir=_relative_to(base, config.models_dir),
+        door=dataclasses.replace(
+            door,
+            events_log=door.events_log and _relative_to(base, door.events_log),
+            unknown_dir=door.unknown_dir and _relative_to(base, door.unknown_dir),
+        ),
         source=path,
     )
 

@@ -33,6 +33,7 @@ from imutils.video import FPS
 
 from . import overlay
 from .capture import FileSource, Frame, LatestFrameReader
+from .events import EventSink
 from .faces import Box
 from .recognizer import Detector, FrameResult, Recognizer
 from .reload import GalleryWatcher
@@ -195,6 +196,7 @@ def run_loop(
     outputs: Outputs,
     stop_after: int | None = None,
     watcher: GalleryWatcher | None = None,
+    events: EventSink | None = None,
 ) -> Summary:
     times = StageTimes()
     every = recognizer.settings.detect_every
@@ -228,6 +230,8 @@ def run_loop(
             if watcher is not None and (matcher := watcher.take()) is not None:
                 recognizer.set_matcher(matcher)
             result = recognizer.step(frame, gray, detections)
+            if events is not None:
+                events.handle(result)
             for stage, ms in result.ms.items():
                 times.add(stage, ms)
             frames += 1

@@ -55,6 +55,20 @@ class FrameResult:
     detected: bool  # a detection round was applied on this frame
     encoded: int  # faces encoded on this frame
     ms: dict[str, float]  # milliseconds per stage on this frame
+    updates: list[TrackUpdate] = field(default_factory=list)  # tracks whose evidence changed on this frame
+
+
+@dataclass(frozen=True, slots=True)
+class TrackUpdate:
+    """A track's standing after a new encoding: what the door decision reads."""
+
+    track: int
+    name: str | None  # decided: a person, "unknown", or None
+    distance: float  # pooled (mean-embedding) distance to the nearest person
+    margin: float  # pooled margin to the second-nearest person
+    agreeing: int  # recent encodings whose nearest person is `name`
+    box: Box
+    crop: np.ndarray | None  # the best (largest) view of the face so far, BGR
 
 
 class Detector:
@@ -95,6 +109,7 @@ class Recognizer:
         self.settings = settings
         self.recheck_frames = max(1, round(settings.recheck_seconds * fps))
         self.tracker = Tracker(max_misses=settings.track_max_misses)
+        self._updates: list[TrackUpdate] = []
 
     def set_matcher(self, matcher: Matcher) -> None:
         """A new gallery: every current name must be confirmed against it (someone may be gone)."""
@@ -115,7 +130,8 @@ class Recognizer:
         encoded = self._encode_due(frame)
         ms["encode"] = (time.perf_counter() - t1) * 1000
         faces = [TrackedFace(t.box, t.id, t.name, t.distance) for t in self._visible()]
-        return FrameResult(frame, faces, detections is not None, encoded, ms)
+        updates, self._updates = self._updates, []
+        return FrameResult(frame, faces, detections is not None, encoded, ms, updates)
 
     def _visible(self) -> list[Track]:
         """Tracks to show: one that the last detection round missed is shown only while it
@@ -128,7 +144,8 @@ class Recognizer:
         since = index - track.last_encoded
         if track.verify:
             return True
-        if track.name is None:  # undecided: every detection round
+        if track.name is None or len(track.votes) < self.settings.voting.agree:
+            # undecided, or named by one close look: every detection round until votes agree
             return since >= self.settings.detect_every
         if track.name == UNKNOWN:  # a known face seen badly at first gets another look soon
             return since >= min(UNKNOWN_RECHECK * self.settings.detect_every, self.recheck_frames)
@@ -155,6 +172,9 @@ class Recognizer:
         for track in due:
             track.last_encoded = frame.index
             track.encoded_area = track.box.area
+            if track.box.area > track.best_area:
+                track.best_area = track.box.area
+                track.best_crop = _crop(frame.image, track.box)
         if self.encoder is None:
             self._apply(due, self.engine.encode_chips(chips))
         elif self.encoder.submit([t.id for t in due], chips):
@@ -188,6 +208,10 @@ class Recognizer:
             name, distance = decide(list(track.votes), pooled, self.settings.voting)
             if name is not None:
                 track.name, track.distance = name, distance
+            agreeing = sum(1 for m in list(track.votes)[-window:] if m.nearest == track.name)
+            self._updates.append(
+                TrackUpdate(track.id, track.name, pooled.distance, pooled.margin, agreeing, track.box, track.best_crop)
+            )
 
 
 class EncoderProcess:
@@ -256,6 +280,13 @@ def _encoder_main(settings: EngineSettings, requests, results) -> None:
             return
         ids, chips = item
         results.put((ids, engine.encode_chips(chips)))
+
+
+def _crop(image: np.ndarray, box: Box, pad: float = 0.25) -> np.ndarray:
+    h, w = image.shape[:2]
+    dx, dy = int(box.width * pad), int(box.height * pad)
+    b = Box(box.top - dy, box.right + dx, box.bottom + dy, box.left - dx).clipped(h, w)
+    return image[b.top : b.bottom, b.left : b.right].copy()
 
 
 def _contradicts(track: Track, match: Match) -> bool:

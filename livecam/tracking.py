@@ -81,6 +81,8 @@ class Track:
     # so its next encoding must confirm the identity or the track starts over.
     verify: bool = False
     pending: bool = False  # an encoding is being computed in the worker process
+    best_crop: np.ndarray | None = None  # largest view of the face so far (for unknown visitors)
+    best_area: int = 0
 
 
 def iou(a: Box, b: Box) -> float:

@@ -45,3 +45,9 @@ def make_gallery(tmp_path, data):
         return root
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _run_in_tmp(tmp_path, monkeypatch):
+    """Each test runs in its own folder: `livecam run` writes events.jsonl and unknown/ beside the config."""
+    monkeypatch.chdir(tmp_path)

@@ -18,6 +18,25 @@ def test_shipped_config_yaml_states_the_defaults():
     for section in ("detection", "encoding", "matching", "camera", "live", "voting"):
         assert getattr(shipped, section) == getattr(defaults, section), section
     assert shipped.workers == defaults.workers
+    assert shipped.actions == defaults.actions
+    assert shipped.door.events_log == REPO / "events.jsonl" and shipped.door.unknown_dir == REPO / "unknown"
+    assert (shipped.door.cooldown_seconds, shipped.door.min_agree) == (
+        defaults.door.cooldown_seconds,
+        defaults.door.min_agree,
+    )
+
+
+def test_actions_are_argv_lists_and_urls(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text('actions:\n  on_unknown:\n    command: "rm -rf /"\n')
+    with pytest.raises(ConfigError, match="actions.on_unknown.command must be a list of strings"):
+        load_config(path)
+    path.write_text("actions:\n  on_recognized:\n    webhook: ftp://x\n")
+    with pytest.raises(ConfigError, match="actions.on_recognized.webhook must be an http"):
+        load_config(path)
+    path.write_text("actions:\n  on_recognized:\n    command: [/bin/true, --flag]\ndoor:\n  events_log: null\n")
+    cfg = load_config(path)
+    assert cfg.actions.on_recognized.command == ("/bin/true", "--flag") and cfg.door.events_log is None
 
 
 @pytest.mark.parametrize(

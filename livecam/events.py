@@ -1,0 +1,292 @@
+"""Door decisions, the audit log, actions, and unknown visitors.
+
+* A "recognized" event needs a named track whose recent encodings agree
+  (`min_agree`) and whose pooled match is within the threshold with the
+  margin; a per-person cooldown makes one visit one event.
+* An "unknown" event is sent once per stranger track; its best face crop is
+  kept in `unknown/` (0600 files in a 0700 folder).
+* Actions run on their own thread behind a bounded queue: a slow or dead
+  webhook never slows the video. Commands get the event through environment
+  variables (LIVECAM_EVENT, LIVECAM_NAME, ...) - never through a shell string.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .recognizer import FrameResult, TrackUpdate
+from .storage import atomic_write_bytes, ensure_private_dir
+from .tracking import UNKNOWN
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # "recognized" or "unknown"
+    time: str  # ISO 8601, UTC
+    source: str
+    track: int
+    name: str | None
+    distance: float
+    margin: float
+    liveness: str | None = None
+    snapshot: str | None = None
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["distance"] = round(self.distance, 4) if np.isfinite(self.distance) else None
+        d["margin"] = round(self.margin, 4) if np.isfinite(self.margin) else None
+        return json.dumps(d, ensure_ascii=False)
+
+
+class DoorPolicy:
+    """Turns track updates into events: agreement first, then one event per visit."""
+
+    def __init__(self, min_agree: int, cooldown_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.min_agree = min_agree
+        self.cooldown = cooldown_seconds
+        self.clock = clock
+        self._last_by_person: dict[str, float] = {}
+        self._announced: dict[int, str] = {}  # track -> what it was announced as
+
+    def consider(self, update: TrackUpdate) -> str | None:
+        """The kind of event this update triggers, if any."""
+        name = update.name
+        if name is None or self._announced.get(update.track) == name:
+            return None
+        if name == UNKNOWN:
+            self._announced[update.track] = name
+            return "unknown"
+        if update.agreeing < self.min_agree:
+            return None
+        now = self.clock()
+        self._announced[update.track] = name
+        last = self._last_by_person.get(name)
+        self._last_by_person[name] = now
+        if last is not None and now - last < self.cooldown:
+            return None  # the same visit, seen again (e.g. a new track after a turn of the head)
+        return "recognized"
+
+
+class AuditLog:
+    """Append-only JSON lines, 0600; each line flushed as it is written."""
+
+    def __init__(self, path: Path) -> None:
+        path = Path(path)
+        if not path.parent.exists():
+            ensure_private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
+
+    def write(self, event: Event) -> None:
+        self._file.write(event.to_json() + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True)
+class Action:
+    command: tuple[str, ...] = ()
+    webhook: str = ""
+
+
+@dataclass
+class ActionRunner:
+    """Runs actions off the video loop; when they fall behind, new ones are dropped and counted."""
+
+    actions: dict[str, Action]
+    timeout: float = 3.0
+    retries: int = 2
+    capacity: int = 16
+    dropped: int = 0
+    done: int = 0
+    _queue: queue.Queue = field(init=False)
+    _thread: threading.Thread = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._queue = queue.Queue(self.capacity)
+        self._thread = threading.Thread(target=self._run, name="actions", daemon=True)
+        self._thread.start()
+
+    def submit(self, event: Event) -> None:
+        action = self.actions.get(event.kind)
+        if action is None or not (action.command or action.webhook):
+            return
+        try:
+            self._queue.put_nowait((action, event))
+        except queue.Full:
+            self.dropped += 1
+            log.warning(
+                "actions are behind: dropped the %s action for %s (%d dropped)", event.kind, event.name, self.dropped
+            )
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            action, event = item
+            if action.command:
+                self._run_command(action.command, event)
+            if action.webhook:
+                self._post(action.webhook, event)
+            self.done += 1
+
+    def _run_command(self, argv: tuple[str, ...], event: Event) -> None:
+        env = dict(os.environ)
+        env.update(
+            LIVECAM_EVENT=event.kind,
+            LIVECAM_NAME=event.name or "",
+            LIVECAM_DISTANCE=f"{event.distance:.4f}",
+            LIVECAM_MARGIN=f"{event.margin:.4f}" if np.isfinite(event.margin) else "",
+            LIVECAM_TRACK=str(event.track),
+            LIVECAM_TIME=event.time,
+            LIVECAM_SNAPSHOT=event.snapshot or "",
+        )
+        try:
+            proc = subprocess.run(
+                list(argv), env=env, timeout=max(self.timeout, 10.0), stdin=subprocess.DEVNULL, capture_output=True
+            )
+            if proc.returncode:
+                log.warning("action %s exited %d", argv[0], proc.returncode)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("action %s failed: %s", argv[0], exc)
+
+    def _post(self, url: str, event: Event) -> None:
+        body = event.to_json().encode("utf-8")
+        for attempt in range(self.retries + 1):
+            request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    if 200 <= response.status < 300:
+                        return
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                reason = exc
+            else:
+                reason = f"HTTP {response.status}"
+            if attempt < self.retries:
+                time.sleep(min(0.5 * 2**attempt, 5.0))
+        log.warning("webhook %s failed after %d attempts: %s", url, self.retries + 1, reason)
+
+    def close(self, wait: float = 5.0) -> None:
+        try:
+            self._queue.put(None, timeout=wait)
+        except queue.Full:
+            return
+        self._thread.join(timeout=wait)
+
+
+class UnknownStore:
+    """Best face crops of strangers, for `livecam unknown list | promote | purge`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def save(self, crop: np.ndarray, track: int, when: datetime) -> Path:
+        ensure_private_dir(self.folder)
+        path = self.folder / f"{when:%Y%m%d-%H%M%S}-t{track}.jpg"
+        ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        if ok:
+            atomic_write_bytes(path, data.tobytes())
+        return path
+
+    def list(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob("*.jpg") if p.is_file())
+
+    def find(self, visitor_id: str) -> Path:
+        path = self.folder / f"{visitor_id}.jpg"
+        if "/" in visitor_id or not path.is_file():
+            raise FileNotFoundError(f"no unknown visitor {visitor_id!r} in {self.folder}")
+        return path
+
+    def purge(self, older_than_days: float, now: float | None = None) -> int:
+        cutoff = (now or time.time()) - older_than_days * 86400
+        removed = 0
+        for p in self.list():
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
+                removed += 1
+        return removed
+
+
+def promote(store: UnknownStore, visitor_id: str, person_folder: Path) -> Path:
+    """Move an unknown visitor's crop into the gallery as a photo of a person."""
+    src = store.find(visitor_id)
+    ensure_private_dir(person_folder.parent)
+    ensure_private_dir(person_folder)
+    dest = person_folder / src.name
+    shutil.move(str(src), dest)
+    os.chmod(dest, 0o600)
+    return dest
+
+
+class EventSink:
+    """Everything that happens when a track's standing changes, wired for the live loop."""
+
+    def __init__(
+        self,
+        source: str,
+        policy: DoorPolicy,
+        audit: AuditLog | None,
+        actions: ActionRunner | None,
+        unknown: UnknownStore | None,
+    ) -> None:
+        self.source = source
+        self.policy = policy
+        self.audit = audit
+        self.actions = actions
+        self.unknown = unknown
+        self.events: list[Event] = []
+
+    def handle(self, result: FrameResult) -> None:
+        for update in result.updates:
+            kind = self.policy.consider(update)
+            if kind is None:
+                continue
+            now = datetime.now(timezone.utc)
+            snapshot = None
+            if kind == "unknown" and self.unknown is not None and update.crop is not None:
+                snapshot = str(self.unknown.save(update.crop, update.track, now))
+            event = Event(
+                kind,
+                now.isoformat(timespec="milliseconds"),
+                self.source,
+                update.track,
+                None if kind == "unknown" else update.name,
+                float(update.distance),
+                float(update.margin),
+                snapshot=snapshot,
+            )
+            self.events.append(event)
+            log.info("event: %s %s (track %d, distance %.3f)", kind, event.name or "", event.track, event.distance)
+            if self.audit is not None:
+                self.audit.write(event)
+            if self.actions is not None:
+                self.actions.submit(event)
+
+    def close(self) -> None:
+        if self.actions is not None:
+            self.actions.close()
+        if self.audit is not None:
+            self.audit.close()

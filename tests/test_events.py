@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+
+from livecam.cli import main
+from livecam.events import DoorPolicy, UnknownStore
+from livecam.faces import Box
+from livecam.recognizer import TrackUpdate
+
+
+def update(track, name, agreeing=2):
+    return TrackUpdate(track, name, 0.3, 0.2, agreeing, Box(0, 10, 10, 0), None)
+
+
+def test_recognized_needs_agreement_and_one_visit_is_one_event():
+    now = [0.0]
+    policy = DoorPolicy(min_agree=2, cooldown_seconds=30, clock=lambda: now[0])
+    assert policy.consider(update(1, "Ada", agreeing=1)) is None  # named at once, not yet agreed
+    assert policy.consider(update(1, "Ada", agreeing=2)) == "recognized"
+    assert policy.consider(update(1, "Ada", agreeing=3)) is None  # same track
+    now[0] = 10
+    assert policy.consider(update(2, "Ada")) is None  # a new track of the same visit
+    assert policy.consider(update(3, "Bob")) == "recognized"
+    now[0] = 45
+    assert policy.consider(update(4, "Ada")) == "recognized"  # a new visit after the cooldown
+    assert policy.consider(update(5, "unknown", agreeing=0)) == "unknown"
+    assert policy.consider(update(5, "unknown", agreeing=0)) is None
+    assert policy.consider(update(6, None, agreeing=0)) is None
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_run_writes_audit_log_and_runs_actions(tmp_path, data, make_gallery):
+    root = make_gallery({"Tony_Blair": [1, 2]})
+    (root / "Lin_Manuel_Miranda").mkdir()
+    for p in (data / "identities_extra" / "Lin_Manuel_Miranda").iterdir():
+        shutil.copy(p, root / "Lin_Manuel_Miranda" / p.name)
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Hook.received = []
+    out = tmp_path / "opened.txt"
+    # the name reaches the command as data in the environment, never through a shell string
+    script = tmp_path / "open-door.py"
+    script.write_text("import os, sys\nopen(sys.argv[1], 'a').write(os.environ['LIVECAM_NAME'] + '\\n')\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"known_faces: {root}\n"
+        "door:\n  events_log: audit/events.jsonl\n"
+        "actions:\n  on_recognized:\n"
+        f"    command: [{json.dumps(os.sys.executable)}, {json.dumps(str(script))}, {json.dumps(str(out))}]\n"
+        f"    webhook: http://127.0.0.1:{server.server_port}/door\n"
+    )
+    code = main(
+        ["--config", str(config), "run", "--camera", str(data / "videos" / "short_hamilton_clip.mp4"), "--no-window"]
+    )
+    server.shutdown()
+    assert code == 0
+    log = tmp_path / "audit" / "events.jsonl"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    recognized = [e for e in events if e["kind"] == "recognized"]
+    assert [e["name"] for e in recognized] == ["Lin_Manuel_Miranda"]  # one visit, one event
+    assert set(recognized[0]) == {
+        "kind",
+        "time",
+        "source",
+        "track",
+        "name",
+        "distance",
+        "margin",
+        "liveness",
+        "snapshot",
+    }
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert out.read_text() == "Lin_Manuel_Miranda\n"
+    assert [h["name"] for h in Hook.received] == ["Lin_Manuel_Miranda"]
+
+
+def test_strangers_are_kept_once_and_can_be_promoted_and_purged(tmp_path, data, make_gallery, capsys):
+    root = make_gallery({"Tony_Blair": [1, 2]})
+    config = tmp_path / "config.yaml"
+    config.write_text(f"known_faces: {root}\n")
+    assert (
+        main(
+            [
+                "--config",
+                str(config),
+                "run",
+                "--camera",
+                str(data / "videos" / "hdtf_WDA_KatieHill_000.mp4"),
+                "--no-window",
+            ]
+        )
+        == 0
+    )
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["kind"] for e in events] == ["unknown"]
+    crop = events[0]["snapshot"]
+    assert crop and stat.S_IMODE(os.stat(crop).st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "unknown").stat().st_mode) == 0o700
+    capsys.readouterr()
+    assert main(["--config", str(config), "unknown", "list"]) == 0
+    visitor = capsys.readouterr().out.split("\t")[0]
+    assert main(["--config", str(config), "unknown", "promote", visitor, "Katie Hill"]) == 0
+    assert (root / "Katie Hill" / f"{visitor}.jpg").is_file() and not os.path.exists(crop)
+    assert main(["--config", str(config), "unknown", "promote", "nope", "X"]) == 2
+    store = UnknownStore(tmp_path / "unknown")
+    old = store.save(np.zeros((20, 20, 3), np.uint8), 9, datetime(2020, 1, 1, tzinfo=timezone.utc))
+    os.utime(old, (time.time() - 40 * 86400,) * 2)
+    assert main(["--config", str(config), "unknown", "purge", "--older-than", "30"]) == 0
+    assert not old.exists()
