@@ -16,6 +16,7 @@ import numpy as np
 
 from . import __version__
 from .batch import EngineSettings, encode_files
+from .calibrate import calibrate, write_plot
 from .capture import SourceError, open_source
 from .check import display_available
 from .config import Config, ConfigError, load_config, override
@@ -385,6 +386,31 @@ def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_OK
 
 
+def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
+    root = _known_faces(cfg, args)
+    gallery = load_gallery(root, _gallery_settings(cfg), cfg.workers)
+    try:
+        cal = calibrate(gallery, args.far)
+    except ValueError as exc:
+        raise UsageError(f"{root}: {exc}") from None
+    print(f"{gallery_stats(gallery)}: {len(cal.genuine)} same-person pairs, {len(cal.impostor)} different-person pairs")
+    if len(cal.genuine):
+        print(f"same person: median {np.median(cal.genuine):.3f}, max {cal.genuine.max():.3f}")
+    print(f"different people: min {cal.impostor.min():.3f}, median {np.median(cal.impostor):.3f}")
+    print(
+        f"suggested matching.threshold for FAR {args.far:g}: {cal.threshold:.3f} (accepts {cal.tar:.1%} of"
+        f" same-person pairs); current: {cfg.matching.threshold:.3f}"
+    )
+    if len(cal.impostor) * args.far < 1:
+        print(f"note: only {len(cal.impostor)} different-person pairs; FAR {args.far:g} is below what they can show")
+    print("closest look-alikes (different people):")
+    for look in cal.lookalikes:
+        print(f"  {look.distance:.3f}  {look.a}  ~  {look.b}")
+    write_plot(cal, cfg.matching.threshold, Path(args.plot))
+    print(f"histogram: {args.plot}")
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     from .check import run_check
 
@@ -451,6 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than", type=float, metavar="DAYS", help="purge: crops older than this")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.set_defaults(func=cmd_unknown)
+
+    p = sub.add_parser("calibrate", help="distances in the gallery, a threshold for a target false-accept rate")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.add_argument("--far", type=float, default=0.001, help="target false-accept rate (default 0.001)")
+    p.add_argument("--plot", default="calibration.png", help="histogram PNG (default calibration.png)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("check", help="show versions, dlib build, models, config, display")
     p.set_defaults(func=cmd_check)
