@@ -26,6 +26,7 @@ from .faces import DETECTORS, Face, ModelNotFoundError
 from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
 from .live import Outputs, run_loop, suggest_settings
+from .liveness import LICENCE_NOTE
 from .recognizer import Detector, EncoderProcess, LiveSettings, Recognizer
 from .reload import GalleryWatcher
 from .storage import atomic_write_bytes
@@ -218,6 +219,7 @@ def _live_settings(cfg: Config) -> LiveSettings:
         max_encodes_per_frame=cfg.live.max_encodes_per_frame,
         track_max_misses=cfg.live.track_max_misses,
         voting=VotingRule(v.window, v.agree, v.instant_distance, v.unknown_after),
+        liveness=cfg.door.liveness == "blink",
     )
 
 
@@ -238,6 +240,8 @@ def _start_pipeline(args: argparse.Namespace, cfg: Config, realtime: bool):
         if not len(gallery):
             log.warning("%s: no enrolled faces; every face will be unknown", cfg.known_faces)
         settings = _live_settings(cfg)
+        if settings.liveness:
+            log.warning("%s", LICENCE_NOTE)
         # live: the network runs in its own process so the display never waits for it;
         # files: on this thread, so that a file gives the same result on every run
         encoder = EncoderProcess(_probe_settings(cfg, args)) if source.live else None

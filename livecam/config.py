@@ -84,6 +84,7 @@ class DoorConfig:
     cooldown_seconds: float = _opt(30.0, lo=0.0, hi=86400.0)
     min_agree: int = _opt(2, lo=1, hi=50)
     unknown_dir: Path | None = _opt(Path("unknown"))
+    liveness: str = _opt("none", choices=("none", "blink"))
 
 
 @dataclass(frozen=True)

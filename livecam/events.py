@@ -76,6 +76,8 @@ class DoorPolicy:
             return "unknown"
         if update.agreeing < self.min_agree:
             return None
+        if update.alive is False:
+            return None  # liveness is on and this face has not blinked yet
         now = self.clock()
         self._announced[update.track] = name
         last = self._last_by_person.get(name)
@@ -276,6 +278,7 @@ class EventSink:
                 None if kind == "unknown" else update.name,
                 float(update.distance),
                 float(update.margin),
+                liveness=None if update.alive is None else ("blink" if update.alive else "none"),
                 snapshot=snapshot,
             )
             self.events.append(event)

@@ -227,6 +227,15 @@ class FaceEngine:
         shape = self._shapes(rgb, [box])[0]
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
+    @cached_property
+    def _shape68(self):
+        return self._dlib.shape_predictor(str(find_model("shape68", self.models_dir)))
+
+    def landmarks68(self, image: np.ndarray, box: Box) -> np.ndarray:
+        """dlib's 68 landmarks (iBUG 300-W; that model is licensed for non-commercial use only)."""
+        shape = self._shape68(image, self._dlib.rectangle(box.left, box.top, box.right, box.bottom))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
     def chips(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
         """Aligned 150x150 RGB face chips, the network's input, one per box."""
         if not boxes:

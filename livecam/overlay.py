@@ -33,6 +33,8 @@ def label_for(face: TrackedFace) -> str | None:
         return None
     if face.name == UNKNOWN or face.distance is None:
         return face.name
+    if face.alive is False:
+        return f"{face.name}: blink to enter"
     return f"{face.name} {face.distance:.2f}"
 
 

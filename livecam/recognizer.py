@@ -22,6 +22,7 @@ import numpy as np
 from .batch import EngineSettings
 from .capture import Frame
 from .faces import Box, FaceEngine
+from .liveness import BlinkDetector, eye_aspect_ratios
 from .matching import Match, Matcher
 from .tracking import UNKNOWN, Track, Tracker, VotingRule, decide, iou
 
@@ -38,6 +39,7 @@ class LiveSettings:
     max_encodes_per_frame: int = 2
     track_max_misses: int = 2
     voting: VotingRule = field(default_factory=VotingRule)
+    liveness: bool = False  # blink liveness (68 landmarks per face per frame until it blinks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class TrackedFace:
     track: int
     name: str | None  # a person, "unknown", or None while undecided
     distance: float | None
+    alive: bool | None = None  # blinked (None: liveness is off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class TrackUpdate:
     agreeing: int  # recent encodings whose nearest person is `name`
     box: Box
     crop: np.ndarray | None  # the best (largest) view of the face so far, BGR
+    alive: bool | None = None  # blinked (None: liveness is off)
 
 
 class Detector:
@@ -108,6 +112,7 @@ class Recognizer:
         self.matcher = matcher  # replaced whole when the gallery changes
         self.settings = settings
         self.recheck_frames = max(1, round(settings.recheck_seconds * fps))
+        self.fps = fps
         self.tracker = Tracker(max_misses=settings.track_max_misses)
         self._updates: list[TrackUpdate] = []
 
@@ -128,10 +133,37 @@ class Recognizer:
         t1 = time.perf_counter()
         ms["track"] = (t1 - t0) * 1000
         encoded = self._encode_due(frame)
-        ms["encode"] = (time.perf_counter() - t1) * 1000
-        faces = [TrackedFace(t.box, t.id, t.name, t.distance) for t in self._visible()]
+        t2 = time.perf_counter()
+        ms["encode"] = (t2 - t1) * 1000
+        if self.settings.liveness:
+            self._watch_blinks(gray)
+            ms["liveness"] = (time.perf_counter() - t2) * 1000
+        faces = [TrackedFace(t.box, t.id, t.name, t.distance, self._alive(t)) for t in self._visible()]
         updates, self._updates = self._updates, []
         return FrameResult(frame, faces, detections is not None, encoded, ms, updates)
+
+    def _alive(self, track: Track) -> bool | None:
+        return (track.blink is not None and track.blink.alive) if self.settings.liveness else None
+
+    def _watch_blinks(self, gray: np.ndarray) -> None:
+        """Eye aspect ratios of faces that have not blinked yet; a blink is news for the door."""
+        for track in self.tracker.tracks:
+            if track.misses or (track.blink is not None and track.blink.alive):
+                continue
+            if track.blink is None:
+                track.blink = BlinkDetector(self.fps)
+            if track.blink.update(eye_aspect_ratios(self.engine.landmarks68(gray, track.box))):
+                self._updates.append(self._update(track))
+
+    def _update(self, track: Track) -> TrackUpdate:
+        window = self.settings.voting.window
+        recent = list(track.votes)[-window:]
+        agreeing = sum(1 for m in recent if m.nearest == track.name)
+        distance = track.distance if track.distance is not None else float("inf")
+        margin = recent[-1].margin if recent else float("inf")
+        return TrackUpdate(
+            track.id, track.name, distance, margin, agreeing, track.box, track.best_crop, self._alive(track)
+        )
 
     def _visible(self) -> list[Track]:
         """Tracks to show: one that the last detection round missed is shown only while it
@@ -210,7 +242,16 @@ class Recognizer:
                 track.name, track.distance = name, distance
             agreeing = sum(1 for m in list(track.votes)[-window:] if m.nearest == track.name)
             self._updates.append(
-                TrackUpdate(track.id, track.name, pooled.distance, pooled.margin, agreeing, track.box, track.best_crop)
+                TrackUpdate(
+                    track.id,
+                    track.name,
+                    pooled.distance,
+                    pooled.margin,
+                    agreeing,
+                    track.box,
+                    track.best_crop,
+                    self._alive(track),
+                )
             )
 
 

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .faces import Box
+from .liveness import BlinkDetector
 from .matching import Match
 
 UNKNOWN = "unknown"
@@ -83,6 +84,7 @@ class Track:
     pending: bool = False  # an encoding is being computed in the worker process
     best_crop: np.ndarray | None = None  # largest view of the face so far (for unknown visitors)
     best_area: int = 0
+    blink: BlinkDetector | None = None  # liveness state, when it is on
 
 
 def iou(a: Box, b: Box) -> float:

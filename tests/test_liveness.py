@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+from livecam.cli import main
+from livecam.liveness import BlinkDetector, eye_aspect_ratios
+
+
+def feed(det, pairs):
+    return [det.update(p) for p in pairs]
+
+
+def test_a_blink_is_both_eyes_closing_briefly():
+    rng = np.random.default_rng(0)
+    open_eyes = [(0.33 + rng.normal(0, 0.01), 0.34 + rng.normal(0, 0.01)) for _ in range(20)]
+    det = BlinkDetector(30)
+    feed(det, open_eyes)
+    assert not det.alive
+    done = feed(det, [(0.15, 0.16), (0.12, 0.12), (0.18, 0.17), (0.33, 0.34)])
+    assert done[-1] and det.blinks == 1
+
+
+def test_jitter_one_eye_or_long_closures_are_not_blinks():
+    det = BlinkDetector(30)
+    feed(det, [(0.33, 0.34)] * 20)
+    feed(det, [(0.15, 0.34), (0.14, 0.34), (0.33, 0.34)])  # one eye only
+    feed(det, [(0.2, 0.2), (0.33, 0.34)])  # a single frame: landmark jitter
+    feed(det, [(0.1, 0.1)] * 30 + [(0.33, 0.34)])  # eyes shut for a second
+    assert det.blinks == 0
+
+
+def ears_of(engine, frames):
+    det = BlinkDetector(25)
+    for frame in frames:
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        boxes = engine.detect(gray, 0)
+        if boxes:
+            det.update(eye_aspect_ratios(engine.landmarks68(gray, boxes[0])))
+    return det
+
+
+def read_frames(path, n=10_000):
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while len(out) < n:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(f)
+    return out
+
+
+def moving_photo(photo, n=90):
+    """A photo attack: a still portrait slid and scaled across a 640x480 frame."""
+    img = cv2.imread(str(photo))
+    frames = []
+    for i in range(n):
+        size = int(180 + i * 0.8)
+        frame = np.full((480, 640, 3), 90, np.uint8)
+        left, top = 40 + 3 * i, 120
+        frame[top : top + size, left : left + size] = cv2.resize(img, (size, size))
+        frames.append(frame)
+    return frames
+
+
+def test_blinks_found_on_talking_heads_not_on_a_moving_photo(data, engine):
+    assert ears_of(engine, read_frames(data / "videos" / "hdtf_WDA_AlexandriaOcasioCortez_000.mp4")).alive
+    assert ears_of(engine, read_frames(data / "videos" / "hdtf_WDA_KatieHill_000.mp4")).alive
+    assert not ears_of(engine, moving_photo(data / "identities" / "Tony_Blair" / "2.jpg")).alive
+
+
+def test_door_opens_after_a_blink_and_not_for_a_photo(tmp_path, data, caplog):
+    clip = data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
+    root = tmp_path / "known_faces"
+    (root / "Katie_Hill").mkdir(parents=True)
+    cv2.imwrite(str(root / "Katie_Hill" / "ref.jpg"), read_frames(clip, 1)[0])
+    (root / "Tony_Blair").mkdir()
+    cv2.imwrite(str(root / "Tony_Blair" / "1.jpg"), cv2.imread(str(data / "identities" / "Tony_Blair" / "1.jpg")))
+    attack = tmp_path / "attack.mp4"
+    writer = cv2.VideoWriter(str(attack), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
+    for f in moving_photo(data / "identities" / "Tony_Blair" / "1.jpg"):  # the enrolled photo itself
+        writer.write(f)
+    writer.release()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"known_faces: {root}\ndoor:\n  liveness: blink\n")
+    for source in (clip, attack):
+        assert main(["--config", str(config), "run", "--camera", str(source), "--no-window"]) == 0
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    recognized = [e for e in events if e["kind"] == "recognized"]
+    assert [(e["name"], e["liveness"]) for e in recognized] == [("Katie_Hill", "blink")]
+    assert any("non-commercial" in r.getMessage() for r in caplog.records)
