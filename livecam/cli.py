@@ -12,22 +12,23 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from . import __version__
+from . import __version__, overlay
 from .batch import EngineSettings, encode_files
 from .calibrate import calibrate, write_plot
 from .capture import SourceError, open_source
 from .check import display_available
 from .config import Config, ConfigError, load_config, override
-from .enroll import EnrollError, enroll_images, person_folder, remove_person, rename_person
+from .enroll import EnrollError, enroll_from_source, enroll_images, person_folder, remove_person, rename_person
 from .events import Action, ActionRunner, AuditLog, DoorPolicy, EventSink, UnknownStore, promote
 from .faces import DETECTORS, Face, ModelNotFoundError
 from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
 from .live import Outputs, run_loop, suggest_settings
 from .liveness import LICENCE_NOTE
-from .recognizer import Detector, EncoderProcess, LiveSettings, Recognizer
+from .recognizer import Detector, EncoderProcess, LiveSettings, Recognizer, TrackedFace
 from .reload import GalleryWatcher
 from .storage import atomic_write_bytes
 from .tracking import VotingRule
@@ -346,7 +347,15 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
     gallery_settings = _gallery_settings(cfg)
     engine = gallery_settings.build()
     gallery = load_gallery(root, gallery_settings, cfg.workers, engine)
-    report = enroll_images(root, args.name, [Path(p) for p in args.images], engine, gallery, cfg.matching.threshold)
+    if args.camera is not None:
+        if args.images:
+            raise UsageError("give photos or --camera, not both")
+        report = _enroll_camera(args, cfg, root, engine, gallery)
+    elif not args.images:
+        raise UsageError("give photos of the person, or --camera SRC")
+    else:
+        images = [Path(p) for p in args.images]
+        report = enroll_images(root, args.name, images, engine, gallery, cfg.matching.threshold)
     for src, dest in report.accepted:
         print(f"accepted {src} -> {dest}")
     for src, reason in report.rejected:
@@ -363,6 +372,30 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
         load_gallery(root, gallery_settings, cfg.workers, engine)  # encode the new shots now, not at the door
     print(f"{report.name}: {len(report.accepted)} photo(s) added, {len(report.rejected)} rejected")
     return EXIT_OK if report.accepted else EXIT_FAILED
+
+
+def _enroll_camera(args: argparse.Namespace, cfg: Config, root: Path, engine, gallery):
+    window = not args.no_window
+    if window and not display_available()[0]:
+        raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam enroll ...)")
+    cam = cfg.camera
+    source = open_source(args.camera, False, cam.width, cam.height, cam.fps)
+    show = None
+    if window:
+        cv2.namedWindow("livecam enroll", cv2.WINDOW_NORMAL)
+
+        def show(image, message, face):
+            faces = [TrackedFace(face.box, 0, None, None)] if face is not None else []
+            drawn = overlay.draw_status(overlay.render(image, faces), message)
+            cv2.imshow("livecam enroll", drawn)
+            return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+
+    try:
+        return enroll_from_source(root, args.name, source, engine, args.count, show, gallery, cfg.matching.threshold)
+    finally:
+        source.close()
+        if window:
+            cv2.destroyWindow("livecam enroll")
 
 
 def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
@@ -465,7 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("enroll", help="add photos of a person to the gallery (each one checked)")
     p.add_argument("name", help="the person's name (any script; no path separators)")
-    p.add_argument("images", nargs="+", help="photos of that person")
+    p.add_argument("images", nargs="*", help="photos of that person")
+    p.add_argument("--camera", help="capture shots from this camera index, video file or stream URL")
+    p.add_argument("--count", type=int, default=5, help="shots to capture with --camera (default 5)")
+    p.add_argument("--no-window", action="store_true", help="--camera without the guiding window")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.set_defaults(func=cmd_enroll)
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,3 +224,71 @@ def rename_person(root: Path, old: str, new: str, settings: EngineSettings) -> N
 
 def glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+# -- enrollment in front of a camera -----------------------------------------------------------
+GUIDANCE = {
+    "no face found": "look at the camera",
+    "faces; enrollment needs exactly one": "one person at a time, please",
+    "face too small": "move closer",
+    "blurred": "hold still",
+    "face turned to the side": "turn a little towards the camera",
+    "head tilted": "hold your head level",
+    "near-duplicate": "turn a little",
+}
+MIN_SHOT_INTERVAL_S = 0.4  # shots spaced out in (source) time differ more
+
+
+def guidance(reason: str | None) -> str:
+    if reason is None:
+        return "hold still..."
+    for key, text in GUIDANCE.items():
+        if key in reason:
+            return text
+    return reason
+
+
+def enroll_from_source(
+    root: Path,
+    name: str,
+    source,
+    engine: FaceEngine,
+    count: int,
+    show: Callable[[np.ndarray, str, Face | None], bool] | None = None,
+    gallery: Gallery | None = None,
+    threshold: float = 0.45,
+    timeout_s: float = 120.0,
+) -> EnrollReport:
+    """Capture `count` good shots from a camera (or file). `show` draws guidance; it returns False to abort."""
+    folder = person_folder(root, name)
+    report = EnrollReport(folder.name)
+    taken: list[np.ndarray] = []
+    if gallery is not None and folder.name in gallery.names:
+        taken = list(gallery.encodings[gallery.labels == gallery.names.index(folder.name)])
+    new_encodings: list[np.ndarray] = []
+    started = time.monotonic()
+    last_shot_t = -MIN_SHOT_INTERVAL_S
+    last_message = ""
+    while len(report.accepted) < count and time.monotonic() - started < timeout_s:
+        frame = source.read(timeout=1.0)
+        if frame is None:
+            if source.ended:
+                break
+            continue
+        rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+        check = check_shot(engine, rgb, taken + new_encodings)
+        message = guidance(check.reason)
+        if check.ok and frame.t - last_shot_t >= MIN_SHOT_INTERVAL_S:
+            dest = save_shot(folder, rgb, "shot")
+            report.accepted.append((Path(f"{source.name}#{frame.index}"), dest))
+            new_encodings.append(check.face.encoding)
+            last_shot_t = frame.t
+            message = f"got {len(report.accepted)} of {count}"
+        if message != last_message:
+            log.info("enroll %s: %s", folder.name, message)
+            last_message = message
+        if show is not None and not show(frame.image, message, check.face):
+            break
+    if gallery is not None and new_encodings and len(gallery):
+        report.lookalikes = lookalikes(gallery, folder.name, np.array(new_encodings), threshold)
+    return report

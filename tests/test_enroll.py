@@ -80,3 +80,31 @@ def test_cli_enroll_warns_about_lookalikes_and_gallery_commands(tmp_path, data, 
     assert main(["gallery", "remove", "Nobody", "--known-faces", str(root)]) == 2
     assert main(["gallery", "rename", "安东尼", "../x", "--known-faces", str(root)]) == 2
     assert main(["enroll", "Bad", str(data / "negatives" / "skimage_coffee.png"), "--known-faces", str(root)]) == 1
+
+
+def test_enroll_from_a_camera_like_source_then_recognized(tmp_path, data, capsys):
+    import json
+
+    clip = data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
+    root = tmp_path / "kf"
+    assert (
+        main(["enroll", "Katie Hill", "--camera", str(clip), "--count", "3", "--no-window", "--known-faces", str(root)])
+        == 0
+    )
+    shots = sorted((root / "Katie Hill").iterdir())
+    assert len(shots) == 3 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in shots)
+    indices = [
+        int(line.split("#")[1].split(" ")[0])
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("accepted")
+    ]
+    assert all(b - a >= 10 for a, b in zip(indices, indices[1:], strict=False))  # >= 0.4 s apart at 25 fps
+    log = tmp_path / "log.jsonl"
+    assert main(["run", "--camera", str(clip), "--known-faces", str(root), "--no-window", "--log-json", str(log)]) == 0
+    names = {f["name"] for line in log.read_text().splitlines() for f in json.loads(line)["faces"]}
+    assert "Katie Hill" in names and names <= {"Katie Hill", None}
+
+
+def test_enroll_needs_photos_or_a_camera(tmp_path, capsys):
+    assert main(["enroll", "X", "--known-faces", str(tmp_path / "kf")]) == 2
+    assert main(["enroll", "X", "--camera", "99", "--no-window", "--known-faces", str(tmp_path / "kf")]) == 2
