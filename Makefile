@@ -26,6 +26,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_matching.py
 	$(BIN)/python benchmarks/bench_live.py
+	$(BIN)/python benchmarks/bench_liveness.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -90,7 +90,8 @@ def run_livecam(clip, gallery, out, extra, prefix=None) -> dict:
         "--no-window",
     ]
     cmd += ["--log-json", str(out)] + extra
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    # run beside the clip: events.jsonl and unknown/ land in the temporary folder, not here
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=Path(clip).parent)
     m = re.search(r"(\d+) frames in ([\d.]+) s: ([\d.]+) fps", proc.stderr)
     rss = re.search(r"peak RSS (\d+) MB", proc.stderr)
     return {"frames": int(m.group(1)), "fps": float(m.group(3)), "peak_rss_mb": float(rss.group(1))}
