@@ -68,8 +68,9 @@ class FileSource:
 
     live = False
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, loop: bool = False) -> None:
         self.name = path
+        self._loop = loop
         if not Path(path).is_file():
             raise SourceError(f"{path}: no such video file")
         self._cap = cv2.VideoCapture(path)
@@ -83,6 +84,10 @@ class FileSource:
 
     def read(self, timeout: float | None = None) -> Frame | None:
         ok, image = self._cap.read()
+        if (not ok or image is None) and self._loop and self._index:
+            self._cap.release()
+            self._cap = cv2.VideoCapture(self.name)
+            ok, image = self._cap.read()
         if not ok or image is None:
             self.status = "ended"
             return None
@@ -115,8 +120,10 @@ class LatestFrameReader:
         first: cv2.VideoCapture | None = None,
         pace_fps: float | None = None,
         fps: float = 30.0,
+        loop: bool = False,
     ) -> None:
         self.name = name
+        self._loop = loop
         self.fps = pace_fps or fps
         self._opener = opener
         self._pace = pace_fps
@@ -191,9 +198,11 @@ class LatestFrameReader:
                 index += 1
             cap.release()
             cap = None
-            if self._pace:  # a file played in real time ends
+            if self._pace and not self._loop:  # a file played in real time ends
                 self._set_status("ended")
                 return
+            if self._pace:  # --loop: play the file again, frame indices carry on
+                continue
             if not self._stop.is_set():
                 self._set_status("reconnecting")
                 log.warning("%s: stream lost; reconnecting", self.name)
@@ -223,7 +232,12 @@ class LatestFrameReader:
 
 
 def open_source(
-    src: str | int, realtime: bool = False, width: int = 640, height: int = 480, fps: float = 30.0
+    src: str | int,
+    realtime: bool = False,
+    width: int = 640,
+    height: int = 480,
+    fps: float = 30.0,
+    loop: bool = False,
 ) -> FileSource | LatestFrameReader:
     """Open a camera index, stream URL or video file; SourceError (one line) if it cannot be opened."""
     src = parse_source(src)
@@ -240,8 +254,8 @@ def open_source(
             first=first,
             fps=got if 1 <= got <= 240 else fps,
         )
-    source = FileSource(src)
+    source = FileSource(src, loop=loop)
     if not realtime:
         return source
     source.close()
-    return LatestFrameReader(lambda: cv2.VideoCapture(src), src, pace_fps=source.fps)
+    return LatestFrameReader(lambda: cv2.VideoCapture(src), src, pace_fps=source.fps, loop=loop)

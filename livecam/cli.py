@@ -230,7 +230,7 @@ def _start_pipeline(args: argparse.Namespace, cfg: Config, realtime: bool):
     # beside it slow both. Read by OpenBLAS when dlib is first imported.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cam = cfg.camera
-    source = open_source(args.camera, realtime, cam.width, cam.height, cam.fps)
+    source = open_source(args.camera, realtime, cam.width, cam.height, cam.fps, getattr(args, "loop", False))
     try:
         engine = _probe_settings(cfg, args).build().load()
         gallery_settings = _gallery_settings(cfg)
@@ -487,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", metavar="OUT.mp4", help="write the annotated video")
     p.add_argument("--log-json", metavar="FILE", help="one JSON line per frame to FILE, or - for stdout")
     p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak tests)")
     p.set_defaults(func=cmd_run, flip=None)
 
     p = sub.add_parser("bench", help="run the pipeline on a video file; per-stage costs and suggested settings")
