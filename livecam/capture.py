@@ -78,12 +78,21 @@ class FileSource:
             raise SourceError(f"{path}: cannot open as a video")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 30.0
+        ok, first = self._cap.read()
+        if not ok or first is None or first.size == 0:
+            self._cap.release()
+            raise SourceError(f"{path}: no video frames in it (not a video, or damaged)")
+        self._first: np.ndarray | None = first
         self._index = 0
         self.status = "ok"
         self.dropped = 0
 
     def read(self, timeout: float | None = None) -> Frame | None:
-        ok, image = self._cap.read()
+        if self._first is not None:  # read when the file was checked
+            image, self._first = self._first, None
+            ok = True
+        else:
+            ok, image = self._cap.read()
         if (not ok or image is None) and self._loop and self._index:
             self._cap.release()
             self._cap = cv2.VideoCapture(self.name)

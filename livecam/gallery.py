@@ -173,6 +173,8 @@ def write_cache(path: Path, entries: dict[str, _CacheEntry], settings: EngineSet
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     ensure_private_dir(path.parent)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-write
+        stale.unlink(missing_ok=True)
     atomic_write_bytes(path, buf.getvalue())
 
 

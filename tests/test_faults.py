@@ -1,0 +1,100 @@
+"""Issue 5: sources that fail, stall or raise, and actions that hang."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import cv2
+import numpy as np
+import pytest
+
+from livecam.capture import LatestFrameReader
+from livecam.cli import main
+from livecam.events import Action, ActionRunner, Event
+
+
+class FlakyCapture:
+    """A camera that cannot exist here: gives `good` frames, then misbehaves as told."""
+
+    def __init__(self, good, mode):
+        self.good, self.mode, self.n, self.released = good, mode, 0, False
+
+    def isOpened(self):
+        return True
+
+    def read(self):
+        self.n += 1
+        time.sleep(0.002)
+        if self.n <= self.good:
+            return True, np.full((48, 64, 3), self.n % 255, np.uint8)
+        if self.mode == "empty":
+            return True, np.zeros((0, 0, 3), np.uint8)
+        if self.mode == "raise":
+            raise cv2.error("device gone")
+        return False, None
+
+    def release(self):
+        self.released = True
+
+
+@pytest.mark.parametrize("mode", ["end", "empty", "raise"])
+def test_reader_survives_a_failing_camera_and_reconnects(mode, monkeypatch):
+    import livecam.capture as capture
+
+    monkeypatch.setattr(capture, "BACKOFF_START_S", 0.01)
+    caps = []
+
+    def opener():
+        caps.append(FlakyCapture(5, mode))
+        return caps[-1]
+
+    reader = LatestFrameReader(opener, "flaky", first=opener())
+    got = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(caps) < 4:
+        f = reader.read(timeout=0.05)
+        if f is not None:
+            got.append(f.index)
+    reader.close()
+    assert len(caps) >= 4 and all(c.released for c in caps)  # reopened again and again, each one released
+    assert reader.reconnects >= 3 and got == sorted(got) and len(got) >= 4
+
+
+def test_stream_on_a_closed_port_exits_2_with_one_line(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends
+    start = time.monotonic()
+    code = main(["run", "--camera", f"http://127.0.0.1:{port}/video.mjpg", "--no-window"])
+    err = capsys.readouterr().err
+    assert code == 2 and time.monotonic() - start < 15
+    assert err.count("\n") == 1 and f"127.0.0.1:{port}" in err
+
+
+class Hang(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802
+        time.sleep(3)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_hanging_webhook_never_blocks_the_caller():
+    server = HTTPServer(("127.0.0.1", 0), Hang)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    runner = ActionRunner({"recognized": Action((), url)}, timeout=0.5, retries=0, capacity=2)
+    event = Event("recognized", "t", "cam", 1, "Ada", 0.3, 0.2)
+    start = time.monotonic()
+    for _ in range(50):
+        runner.submit(event)
+    spent = time.monotonic() - start
+    runner.close(wait=0.1)
+    server.shutdown()
+    assert spent < 0.5  # 50 submissions against a webhook that takes 3 s each
+    assert runner.dropped >= 47  # the queue holds 2, one is in flight: the rest are dropped and counted
