@@ -51,3 +51,18 @@ def make_gallery(tmp_path, data):
 def _run_in_tmp(tmp_path, monkeypatch):
     """Each test runs in its own folder: `livecam run` writes events.jsonl and unknown/ beside the config."""
     monkeypatch.chdir(tmp_path)
+
+
+def read_frames(path: Path, n: int = 10_000) -> list:
+    """The first `n` frames of a video file (BGR)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while len(out) < n:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.append(frame)
+    cap.release()
+    return out

@@ -4,6 +4,7 @@ import json
 
 import cv2
 import numpy as np
+from conftest import read_frames
 
 from livecam.cli import main
 from livecam.liveness import BlinkDetector, eye_aspect_ratios
@@ -40,17 +41,6 @@ def ears_of(engine, frames):
         if boxes:
             det.update(eye_aspect_ratios(engine.landmarks68(gray, boxes[0])))
     return det
-
-
-def read_frames(path, n=10_000):
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while len(out) < n:
-        ok, f = cap.read()
-        if not ok:
-            break
-        out.append(f)
-    return out
 
 
 def moving_photo(photo, n=90):

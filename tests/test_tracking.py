@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from conftest import read_frames as frames
 
 from livecam.faces import Box
 from livecam.matching import Match
@@ -45,18 +46,6 @@ def test_iou():
     assert iou(a, a) == 1.0
     assert iou(a, Box(0, 20, 10, 10)) == 0.0
     assert abs(iou(a, Box(0, 15, 10, 5)) - 1 / 3) < 1e-9
-
-
-def frames(path, n):
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while len(out) < n:
-        ok, f = cap.read()
-        if not ok:
-            break
-        out.append(f)
-    cap.release()
-    return out
 
 
 def test_tracker_follows_a_talking_head_with_one_id(data, engine):
