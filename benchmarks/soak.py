@@ -96,7 +96,11 @@ def main() -> int:
             print("livecam exited early:", (tmp / "stderr.txt").read_text()[-2000:])
             return 1
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = "none: still running 30 s after Ctrl-C, killed"
         print("| minute | RSS MB (livecam + encoder process) | open fds |")
         print("|---|---|---|")
         for t, r, f in samples:
@@ -110,8 +114,8 @@ def main() -> int:
             f"\nafter warm-up: RSS {base_rss:.0f} -> {after[-1][1]:.0f} MB ({growth:+.1f} %), peak {peak_rss:.0f} MB;"
             f" fds {base_fd} -> {after[-1][2]} (max {max(f for _, _, f in after)}); exit code on SIGINT: {code}"
         )
-        ok = growth <= 5 and max(f for _, _, f in after) <= base_fd
-        print("PASS" if ok else "FAIL", "(goal: RSS growth <= 5 %, no fd growth)")
+        ok = growth <= 5 and max(f for _, _, f in after) <= base_fd and code == 130
+        print("PASS" if ok else "FAIL", "(goal: RSS growth <= 5 %, no fd growth, clean exit on Ctrl-C)")
         return 0 if ok else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import signal
 import time
 from dataclasses import dataclass, field
 
@@ -309,11 +310,15 @@ class EncoderProcess:
             self._requests.cancel_join_thread()
         self.results()
         for q in (self._requests, self._results):
+            # requests never delivered are worthless; waiting to flush them into a pipe
+            # nobody reads any more would hang the exit
+            q.cancel_join_thread()
             q.close()
-            q.join_thread()
 
 
 def _encoder_main(settings: EngineSettings, requests, results) -> None:
+    # Ctrl-C reaches the whole process group: the parent shuts this worker down in order
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     engine = settings.build().load()
     while True:
         item = requests.get()

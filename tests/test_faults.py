@@ -98,3 +98,38 @@ def test_a_hanging_webhook_never_blocks_the_caller():
     server.shutdown()
     assert spent < 0.5  # 50 submissions against a webhook that takes 3 s each
     assert runner.dropped >= 47  # the queue holds 2, one is in flight: the rest are dropped and counted
+
+
+def test_ctrl_c_stops_a_live_run_promptly(tmp_path, data):
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "livecam",
+            "run",
+            "--camera",
+            str(data / "videos" / "short_hamilton_clip.mp4"),
+            "--realtime",
+            "--loop",
+            "--no-window",
+            "--known-faces",
+            str(tmp_path / "kf"),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(6)  # models loaded, the encoder process running, frames flowing
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=20)
+    finally:
+        proc.kill()
+    err = proc.stderr.read()
+    assert code == 130 and "Traceback" not in err, err[-2000:]
