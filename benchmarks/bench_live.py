@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from door_clip import Visit, evaluate, make_clip  # noqa: E402
+from door_clip import Visit, evaluate, make_clip, write_gallery  # noqa: E402
 
 LIVECAM = str(REPO / ".venv" / "bin" / "livecam")
 
@@ -136,10 +136,7 @@ def main() -> int:
         clip = tmp / "door.mp4"
         visits, gallery_photos = make_clip(data, clip)
         gallery = tmp / "known_faces"
-        for person, photos in gallery_photos.items():
-            (gallery / person).mkdir(parents=True)
-            for p in photos:
-                shutil.copy(p, gallery / person / p.name)
+        write_gallery(gallery_photos, gallery)
         print(
             f"door clip: {clip.stat().st_size // 1024} KiB, {visits[-1].end + 16} frames at 640x480,"
             f" {sum(v.enrolled for v in visits)} enrolled + {sum(not v.enrolled for v in visits)} strangers"

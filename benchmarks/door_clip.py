@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -105,6 +106,14 @@ def make_clip(
         writer.write(frame)
     writer.release()
     return visits, gallery
+
+
+def write_gallery(gallery: dict[str, list[Path]], root: Path) -> None:
+    """Copy the photos to enroll into `root/<person>/`, a known_faces folder."""
+    for person, photos in gallery.items():
+        (root / person).mkdir(parents=True)
+        for p in photos:
+            shutil.copy(p, root / person / p.name)
 
 
 def save_truth(visits: list[Visit], path: Path) -> None:

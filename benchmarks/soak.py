@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from door_clip import make_clip  # noqa: E402
+from door_clip import make_clip, write_gallery  # noqa: E402
 
 WARM_UP_S = 120
 
@@ -74,10 +74,7 @@ def main() -> int:
         clip = tmp / "door.mp4"
         _, gallery_photos = make_clip(Path(args.data), clip)
         gallery = tmp / "known_faces"
-        for person, photos in gallery_photos.items():
-            (gallery / person).mkdir(parents=True)
-            for p in photos:
-                shutil.copy(p, gallery / person / p.name)
+        write_gallery(gallery_photos, gallery)
         cmd = [
             str(REPO / ".venv/bin/livecam"),
             "run",
