@@ -93,11 +93,13 @@ def main() -> int:
             print("livecam exited early:", (tmp / "stderr.txt").read_text()[-2000:])
             return 1
         proc.send_signal(signal.SIGINT)
+        stop_started = time.monotonic()
         try:
             code = proc.wait(timeout=30)
+            stop_s = time.monotonic() - stop_started
         except subprocess.TimeoutExpired:
             proc.kill()
-            code = "none: still running 30 s after Ctrl-C, killed"
+            code, stop_s = "none: still running 30 s after Ctrl-C, killed", 30.0
         print("| minute | RSS MB (livecam + encoder process) | open fds |")
         print("|---|---|---|")
         for t, r, f in samples:
@@ -109,7 +111,8 @@ def main() -> int:
         growth = (after[-1][1] - base_rss) / base_rss * 100
         print(
             f"\nafter warm-up: RSS {base_rss:.0f} -> {after[-1][1]:.0f} MB ({growth:+.1f} %), peak {peak_rss:.0f} MB;"
-            f" fds {base_fd} -> {after[-1][2]} (max {max(f for _, _, f in after)}); exit code on SIGINT: {code}"
+            f" fds {base_fd} -> {after[-1][2]} (max {max(f for _, _, f in after)});"
+            f" exit code on SIGINT: {code} after {stop_s:.1f} s"
         )
         ok = growth <= 5 and max(f for _, _, f in after) <= base_fd and code == 130
         print("PASS" if ok else "FAIL", "(goal: RSS growth <= 5 %, no fd growth, clean exit on Ctrl-C)")

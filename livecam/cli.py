@@ -30,6 +30,7 @@ from .live import Outputs, run_loop, suggest_settings
 from .liveness import LICENCE_NOTE
 from .recognizer import Detector, EncoderProcess, LiveSettings, Recognizer, TrackedFace
 from .reload import GalleryWatcher
+from .stopping import StopRequest
 from .storage import atomic_write_bytes
 from .tracking import VotingRule
 
@@ -265,19 +266,22 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
         cfg.known_faces, _gallery_settings(cfg), lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin)
     )
     events = _event_sink(cfg, str(args.camera))
-    try:
-        summary = run_loop(source, recognizer, detector, outputs, args.frames, watcher, events)
-    finally:
-        events.close()
-        watcher.close()
-        source.close()
-        if recognizer.encoder is not None:
-            recognizer.encoder.close()
+    with StopRequest() as stop:
+        try:
+            summary = run_loop(source, recognizer, detector, outputs, args.frames, watcher, events, stop)
+        finally:
+            if stop.requested:
+                log.info("stopping")
+            events.close()
+            watcher.close()
+            source.close()
+            if recognizer.encoder is not None:
+                recognizer.encoder.close()
     for line in summary.lines():
         log.info("%s", line)
     if recognizer.encoder is not None and recognizer.encoder.dropped:
         log.info("%d encoding requests dropped while the encoder was busy", recognizer.encoder.dropped)
-    return EXIT_OK
+    return stop.exit_code if stop.requested else EXIT_OK
 
 
 def _event_sink(cfg: Config, source: str) -> EventSink:

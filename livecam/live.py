@@ -37,6 +37,7 @@ from .events import EventSink
 from .faces import Box
 from .recognizer import Detector, FrameResult, Recognizer
 from .reload import GalleryWatcher
+from .stopping import StopRequest
 from .storage import ensure_private_dir
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,7 @@ def run_loop(
     stop_after: int | None = None,
     watcher: GalleryWatcher | None = None,
     events: EventSink | None = None,
+    stop: StopRequest | None = None,
 ) -> Summary:
     times = StageTimes()
     every = recognizer.settings.detect_every
@@ -220,6 +222,8 @@ def run_loop(
     )
     try:
         for item in schedule:
+            if stop is not None and stop.requested:
+                break
             if item is None:  # a live source is reconnecting
                 if outputs.window and last_drawn is not None:
                     cv2.imshow(WINDOW, overlay.draw_status(last_drawn.copy(), "reconnecting..."))

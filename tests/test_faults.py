@@ -100,7 +100,8 @@ def test_a_hanging_webhook_never_blocks_the_caller():
     assert runner.dropped >= 47  # the queue holds 2, one is in flight: the rest are dropped and counted
 
 
-def test_ctrl_c_stops_a_live_run_promptly(tmp_path, data):
+@pytest.mark.parametrize(("signame", "expected"), [("SIGINT", 130), ("SIGTERM", 0)])
+def test_ctrl_c_and_sigterm_stop_a_live_run_in_order(tmp_path, data, signame, expected):
     import signal
     import subprocess
     import sys
@@ -126,10 +127,13 @@ def test_ctrl_c_stops_a_live_run_promptly(tmp_path, data):
     )
     time.sleep(6)  # models loaded, the encoder process running, frames flowing
     assert proc.poll() is None
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     try:
         code = proc.wait(timeout=20)
     finally:
         proc.kill()
     err = proc.stderr.read()
-    assert code == 130 and "Traceback" not in err, err[-2000:]
+    assert code == expected, err[-2000:]
+    assert "Traceback" not in err and "leaked" not in err and "Warning" not in err, err[-2000:]
+    # stopped in order: the run's summary is still reported
+    assert "stopping" in err and " fps" in err.split("stopping", 1)[1], err[-2000:]
