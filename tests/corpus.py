@@ -22,6 +22,16 @@ def _exif(jpeg: bytes, orientation: int) -> bytes:
     return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
 
 
+def _cmyk_jpeg(bgr: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).convert("CMYK").save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
 def make_corpus(folder: Path, face_photo: Path) -> dict[str, bool]:
     """Write the corpus; returns {file name: is a usable image with a face}."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,6 +55,7 @@ def make_corpus(folder: Path, face_photo: Path) -> dict[str, bool]:
     put("bomb.png", bomb, False)
     put("sixteen_bit.png", cv2.imencode(".png", bgr.astype(np.uint16) * 257)[1].tobytes(), True)
     put("rgba.png", cv2.imencode(".png", cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA))[1].tobytes(), True)
+    put("cmyk.jpg", _cmyk_jpeg(bgr), True)
     put("gray.jpg", cv2.imencode(".jpg", cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))[1].tobytes(), True)
     sideways = cv2.imencode(".jpg", cv2.rotate(bgr, cv2.ROTATE_90_COUNTERCLOCKWISE))[1].tobytes()
     put("exif_rotated.jpg", _exif(sideways, 6), True)

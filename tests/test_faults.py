@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import cv2
 import numpy as np
 import pytest
+from conftest import read_frames
 
 from livecam.capture import LatestFrameReader
 from livecam.cli import main
@@ -100,6 +101,24 @@ def test_a_hanging_webhook_never_blocks_the_caller():
     assert runner.dropped >= 47  # the queue holds 2, one is in flight: the rest are dropped and counted
 
 
+def test_a_refusing_webhook_is_retried_logged_and_the_runner_goes_on(caplog):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once the block ends
+    url = f"http://127.0.0.1:{port}/hook"
+    runner = ActionRunner({"recognized": Action((), url)}, timeout=0.5, retries=1, capacity=4)
+    start = time.monotonic()
+    runner.submit(Event("recognized", "t", "cam", 1, "Ada", 0.3, 0.2))
+    runner.submit(Event("recognized", "t", "cam", 2, "Grace", 0.3, 0.2))
+    spent = time.monotonic() - start
+    with caplog.at_level("WARNING", logger="livecam.events"):
+        runner.close(wait=10)
+    assert spent < 0.1
+    assert runner.done == 2 and runner.dropped == 0  # both tried; a refusal does not stop the runner
+    failures = [r.getMessage() for r in caplog.records if "failed after 2 attempts" in r.getMessage()]
+    assert len(failures) == 2 and all(url in m for m in failures), caplog.text
+
+
 @pytest.mark.parametrize(("signame", "expected"), [("SIGINT", 130), ("SIGTERM", 0)])
 def test_ctrl_c_and_sigterm_stop_a_live_run_in_order(tmp_path, data, signame, expected):
     import signal
@@ -137,3 +156,85 @@ def test_ctrl_c_and_sigterm_stop_a_live_run_in_order(tmp_path, data, signame, ex
     assert "Traceback" not in err and "leaked" not in err and "Warning" not in err, err[-2000:]
     # stopped in order: the run's summary is still reported
     assert "stopping" in err and " fps" in err.split("stopping", 1)[1], err[-2000:]
+
+
+class UnpluggableCamera:
+    """A camera that cannot exist here: plays real frames at 30 fps until `unplugged` is set, then fails."""
+
+    def __init__(self, frames, unplugged: threading.Event | None = None):
+        self.frames, self.unplugged, self.n = frames, unplugged, 0
+
+    def isOpened(self):
+        return True
+
+    def read(self):
+        time.sleep(1 / 30)
+        if self.unplugged is not None and self.unplugged.is_set():
+            return False, None
+        self.n += 1
+        return True, self.frames[self.n % len(self.frames)].copy()
+
+    def set(self, *args):
+        return True
+
+    def get(self, prop):
+        return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self):
+        pass
+
+
+class Unplugged(UnpluggableCamera):
+    def isOpened(self):
+        return False
+
+
+def test_an_unplugged_camera_shows_reconnecting_and_the_run_goes_on(tmp_path, data, monkeypatch, capsys):
+    import livecam.capture as capture
+    import livecam.cli as cli
+    import livecam.live as live
+    from livecam import overlay
+
+    frames = read_frames(data / "videos" / "short_hamilton_clip.mp4", 30)
+    unplugged = threading.Event()
+    state = {"unplugged_at": None, "opens": 0}
+
+    def fake_open(src, width, height, fps):
+        state["opens"] += 1
+        if state["opens"] == 1:
+            return UnpluggableCamera(frames, unplugged)
+        if time.monotonic() - state["unplugged_at"] < 1.5:  # still unplugged
+            return Unplugged(frames)
+        return UnpluggableCamera(frames)  # plugged back in
+
+    shown = []
+
+    def imshow(name, image):
+        shown.append(image.copy())
+        if len(shown) == 10 and not unplugged.is_set():
+            state["unplugged_at"] = time.monotonic()
+            unplugged.set()
+
+    monkeypatch.setattr(capture, "_open_capture", fake_open)
+    monkeypatch.setattr(capture, "BACKOFF_START_S", 0.1)
+    monkeypatch.setattr(cli, "display_available", lambda: (True, ""))
+    monkeypatch.setattr(live.cv2, "imshow", imshow)
+    monkeypatch.setattr(live.cv2, "waitKey", lambda ms: -1)
+    for name in ("namedWindow", "destroyWindow", "setWindowProperty"):
+        monkeypatch.setattr(live.cv2, name, lambda *a: None)
+
+    code = main(["run", "--camera", "0", "--frames", "40", "--known-faces", str(tmp_path / "kf")])
+    err = capsys.readouterr().err
+    assert code == 0
+    # while no frame comes, the loop re-shows the last drawn frame with the banner
+    last_drawn, banners = None, []
+    for i, image in enumerate(shown):
+        if last_drawn is not None and np.array_equal(image, overlay.draw_status(last_drawn.copy(), "reconnecting...")):
+            banners.append(i)
+        else:
+            last_drawn = image
+    assert banners, "no frame showed the reconnecting banner"
+    assert banners[0] >= 10
+    assert len(shown) - banners[-1] >= 20  # frames flowed again after it: 40 frames were processed in all
+    assert "stream lost; reconnecting" in err and "unavailable; retrying" in err and "reconnected" in err
+    assert state["opens"] >= 3
