@@ -3,25 +3,30 @@
     .venv/bin/python benchmarks/soak.py [--minutes 30] [--every 10]
 
 Goal: RSS growth <= 5 % after warm-up (the first 2 minutes), no growth in open
-file descriptors. Prints one row per minute and the verdict.
+file descriptors, a clean exit on Ctrl-C, and a loop that kept working: real-time
+fps to the end and names still given in the last 2 minutes (flat memory alone
+would also describe a stalled loop). Prints one row per minute and the verdict.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from door_clip import make_clip, write_gallery  # noqa: E402
+from door_clip import FPS, make_clip, write_gallery  # noqa: E402
 
 WARM_UP_S = 120
 
@@ -114,8 +119,30 @@ def main() -> int:
             f" fds {base_fd} -> {after[-1][2]} (max {max(f for _, _, f in after)});"
             f" exit code on SIGINT: {code} after {stop_s:.1f} s"
         )
-        ok = growth <= 5 and max(f for _, _, f in after) <= base_fd and code == 130
-        print("PASS" if ok else "FAIL", "(goal: RSS growth <= 5 %, no fd growth, clean exit on Ctrl-C)")
+        # flat memory proves nothing if the loop stalled: frames and names must have kept coming
+        summary = re.search(r"(\d+) frames in ([\d.]+) s: ([\d.]+) fps", (tmp / "stderr.txt").read_text())
+        fps = float(summary.group(3)) if summary else 0.0
+        times = [
+            datetime.fromisoformat(json.loads(line)["time"])
+            for line in (tmp / "events.jsonl").read_text().splitlines()
+            if json.loads(line)["kind"] == "recognized"
+        ]
+        last_minutes = [t for t in times if (times[-1] - t).total_seconds() <= 120] if times else []
+        print(
+            f"loop: {summary.group(0) if summary else 'no summary logged'}; {len(times)} recognized events,"
+            f" {len(last_minutes)} in the last 2 minutes"
+        )
+        ok = (
+            growth <= 5
+            and max(f for _, _, f in after) <= base_fd
+            and code == 130
+            and fps >= 0.9 * FPS
+            and len(last_minutes) >= 8
+        )
+        print(
+            "PASS" if ok else "FAIL",
+            "(goal: RSS growth <= 5 %, no fd growth, clean exit on Ctrl-C, real time kept, still naming at the end)",
+        )
         return 0 if ok else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
