@@ -164,6 +164,7 @@ class LatestFrameReader:
         delay = BACKOFF_START_S
         index = 0
         started = time.monotonic()
+        replaying = False  # a --loop file starting over is not a reconnection
         while not self._stop.is_set():
             if cap is None:
                 try:
@@ -178,9 +179,12 @@ class LatestFrameReader:
                     self._stop.wait(delay)
                     delay = min(delay * 2, BACKOFF_MAX_S)
                     continue
-                if self.status != "connecting":
+                if replaying:
+                    log.debug("%s: playing again from the start", self.name)
+                elif self.status != "connecting":
                     self.reconnects += 1
                     log.warning("%s: reconnected", self.name)
+                replaying = False
             delay = BACKOFF_START_S
             self._set_status("ok")
             file_start = time.monotonic()
@@ -211,6 +215,7 @@ class LatestFrameReader:
                 self._set_status("ended")
                 return
             if self._pace:  # --loop: play the file again, frame indices carry on
+                replaying = True
                 continue
             if not self._stop.is_set():
                 self._set_status("reconnecting")

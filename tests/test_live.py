@@ -196,6 +196,28 @@ def test_realtime_file_is_paced_and_ends(data):
     assert 0.8 < elapsed < 2.0  # 25 frames of a 25 fps file take about a second
 
 
+def test_a_looped_realtime_file_plays_again_without_counting_reconnections(tmp_path, data, caplog):
+    from conftest import read_frames
+
+    clip = tmp_path / "ten.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 360))
+    for frame in read_frames(data / "videos" / "short_hamilton_clip.mp4", 10):
+        writer.write(cv2.resize(frame, (640, 360)))
+    writer.release()
+    with caplog.at_level("DEBUG", logger="livecam.capture"):
+        source = open_source(str(clip), realtime=True, loop=True)
+        indices = []
+        deadline = time.monotonic() + 5
+        while len(indices) < 25 and time.monotonic() < deadline:
+            frame = source.read(timeout=1)
+            if frame is not None:
+                indices.append(frame.index)
+        source.close()
+    assert len(indices) == 25 and indices == sorted(set(indices)) and indices[-1] >= 24  # past two replays
+    assert source.reconnects == 0 and "reconnected" not in caplog.text
+    assert caplog.text.count("playing again") >= 2
+
+
 def test_overlay_draws_unicode_names_and_nothing_while_undecided():
     image = np.full((200, 300, 3), 80, np.uint8)
     faces = [
