@@ -9,11 +9,12 @@ undecided, and then only every `recheck_seconds` or when the face has grown.
 
 from __future__ import annotations
 
-import contextlib
+import json
 import multiprocessing
 import os
 import queue
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -260,19 +261,29 @@ class EncoderProcess:
     """The network in a process of its own, so that live display never waits for it.
 
     dlib's encoding holds the GIL (~12 ms a face): on a thread it would still
-    stall the frame loop. Chips go in through a bounded queue; when the worker
-    is behind, new requests are dropped (and counted), never queued up.
+    stall the frame loop. At most `capacity` requests are in flight; when the
+    worker is behind, new requests are dropped (and counted), never queued up.
+
+    Chips and encodings cross as raw array bytes over two pipes, not through
+    multiprocessing queues: nothing is pickled, and there are no named
+    semaphores, whose cleanup at exit raced with the resource tracker and
+    left "leaked semaphore" warnings after Ctrl-C now and then.
     """
 
     def __init__(self, settings: EngineSettings, capacity: int = 2) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self._requests = ctx.Queue(capacity)
-        self._results = ctx.Queue()
+        self.capacity = capacity
         self.dropped = 0
+        self._in_flight = 0
+        child_requests, self._requests = ctx.Pipe(duplex=False)
+        self._results, child_results = ctx.Pipe(duplex=False)
+        # sends happen on a thread: a chip is bigger than a pipe's buffer, and the
+        # frame loop must not wait for the worker to read it
+        self._outbox: queue.SimpleQueue[tuple[list[int], list[np.ndarray]] | None] = queue.SimpleQueue()
         previous = os.environ.get("OPENBLAS_NUM_THREADS")
         os.environ["OPENBLAS_NUM_THREADS"] = "1"
         try:
-            args = (settings, self._requests, self._results)
+            args = (settings, child_requests, child_results)
             self._process = ctx.Process(target=_encoder_main, args=args, name="livecam-encoder", daemon=True)
             self._process.start()
         finally:
@@ -280,40 +291,72 @@ class EncoderProcess:
                 os.environ.pop("OPENBLAS_NUM_THREADS", None)
             else:
                 os.environ["OPENBLAS_NUM_THREADS"] = previous
+        child_requests.close()  # the child has its own copies now
+        child_results.close()
+        self._sender = threading.Thread(target=self._send_loop, name="encoder-sender", daemon=True)
+        self._sender.start()
 
     def submit(self, ids: list[int], chips: list[np.ndarray]) -> bool:
-        try:
-            self._requests.put_nowait((ids, chips))
-        except queue.Full:
+        if self._in_flight >= self.capacity:
             self.dropped += 1
             return False
+        self._in_flight += 1
+        self._outbox.put((ids, chips))
         return True
 
     def results(self) -> list[tuple[list[int], np.ndarray]]:
         out = []
+        try:
+            while self._results.poll():
+                ids, encodings = _recv_arrays(self._results)
+                out.append((ids, encodings[0]))
+                self._in_flight -= 1
+        except (EOFError, OSError):  # the worker is gone; close() reports nothing more
+            pass
+        return out
+
+    def _send_loop(self) -> None:
         while True:
+            item = self._outbox.get()
             try:
-                out.append(self._results.get_nowait())
-            except queue.Empty:
-                return out
+                if item is None:
+                    _send_arrays(self._requests, [], [])  # the stop request
+                    return
+                _send_arrays(self._requests, *item)
+            except OSError:  # the worker died; close() cleans up
+                return
 
     def close(self) -> None:
-        with contextlib.suppress(queue.Full):
-            self._requests.put(None, timeout=1)
+        self._outbox.put(None)
         deadline = time.monotonic() + 5
         while self._process.is_alive() and time.monotonic() < deadline:
-            self.results()  # drain, so the worker can flush its last results and exit
+            self.results()  # drain, so the worker can write its last results and exit
             self._process.join(timeout=0.05)
         if self._process.is_alive():
             self._process.terminate()
             self._process.join(timeout=5)
-            self._requests.cancel_join_thread()
-        self.results()
-        for q in (self._requests, self._results):
-            # requests never delivered are worthless; waiting to flush them into a pipe
-            # nobody reads any more would hang the exit
-            q.cancel_join_thread()
-            q.close()
+        self._sender.join(timeout=1)
+        self._requests.close()
+        self._results.close()
+
+
+def _send_arrays(conn, ids: list[int], arrays: list[np.ndarray]) -> None:
+    """One message: a JSON header (ids, dtypes, shapes), then each array's raw bytes."""
+    arrays = [np.ascontiguousarray(a) for a in arrays]
+    header = {"ids": ids, "arrays": [[a.dtype.str, list(a.shape)] for a in arrays]}
+    conn.send_bytes(json.dumps(header).encode())
+    for a in arrays:
+        conn.send_bytes(a.reshape(-1).data)  # 1-D: send_bytes sizes a view by its first axis
+
+
+def _recv_arrays(conn) -> tuple[list[int], list[np.ndarray]]:
+    header = json.loads(conn.recv_bytes())
+    arrays = [
+        # bytearray: writable arrays without another copy
+        np.frombuffer(bytearray(conn.recv_bytes()), dtype=np.dtype(dtype)).reshape(shape)
+        for dtype, shape in header["arrays"]
+    ]
+    return header["ids"], arrays
 
 
 def _encoder_main(settings: EngineSettings, requests, results) -> None:
@@ -321,11 +364,13 @@ def _encoder_main(settings: EngineSettings, requests, results) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     engine = settings.build().load()
     while True:
-        item = requests.get()
-        if item is None:
+        try:
+            ids, chips = _recv_arrays(requests)
+        except EOFError:  # the parent is gone
             return
-        ids, chips = item
-        results.put((ids, engine.encode_chips(chips)))
+        if not ids:
+            return
+        _send_arrays(results, ids, [engine.encode_chips(chips)])
 
 
 def _crop(image: np.ndarray, box: Box, pad: float = 0.25) -> np.ndarray:
