@@ -33,7 +33,7 @@ LIVECAM = str(REPO / ".venv" / "bin" / "livecam")
 PEER = r"""
 # face_recognition's examples/facerec_from_webcam_faster.py, headless, reading a file:
 # half-scale frames, detect + encode every other frame, tolerance 0.6, boxes kept between.
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 import cv2, numpy as np
 import face_recognition
@@ -74,8 +74,8 @@ while True:
     index += 1
 elapsed = time.perf_counter() - start
 Path(out).write_text("\n".join(json.dumps(r) for r in records))
-print(json.dumps({"frames": index, "fps": index / elapsed,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm = [line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:")]
+print(json.dumps({"frames": index, "fps": index / elapsed, "peak_rss_mb": int(hwm[0].split()[1]) / 1024}))
 """
 
 

@@ -285,8 +285,20 @@ def run_loop(
         stage_ms,
         encodings,
         times.mean("detect"),
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_rss_mb(),
     )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Not ru_maxrss: Linux carries that over from the parent through fork and exec,
+    so a run started by a big process (a test runner, a supervisor) would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _stats_lines(times: StageTimes, frames: int, started: float) -> list[str]:

@@ -401,3 +401,25 @@ def test_hot_reload_reaches_a_running_loop(tmp_path, data, make_gallery):
     named = [r["t"] for r in records if any(f["name"] == "Lin_Manuel_Miranda" for f in r["faces"])]
     assert named, "the photo added while running was never used"
     assert named[0] >= added_at["t"] - start - 0.5  # not before it was added (source time ~ wall time here)
+
+
+def test_peak_rss_is_the_run_s_own_not_its_parent_s():
+    import subprocess
+    import sys
+
+    ballast = np.ones(300 * 2**20, np.uint8)  # this process now peaks above 300 MB
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource; from livecam.live import peak_rss_mb;"
+            "print(peak_rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    own, inherited = map(float, child.stdout.split())
+    del ballast
+    assert inherited > 300  # ru_maxrss carried the parent's peak over
+    assert own < 200  # a Python with numpy and OpenCV imported
