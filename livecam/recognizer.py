@@ -157,12 +157,14 @@ class Recognizer:
             if track.blink.update(eye_aspect_ratios(self.engine.landmarks68(gray, track.box))):
                 self._updates.append(self._update(track))
 
-    def _update(self, track: Track) -> TrackUpdate:
-        window = self.settings.voting.window
-        recent = list(track.votes)[-window:]
+    def _update(self, track: Track, distance: float | None = None, margin: float | None = None) -> TrackUpdate:
+        """The track's standing for the door; without a fresh pooled match, from its name and last vote."""
+        recent = list(track.votes)[-self.settings.voting.window :]
         agreeing = sum(1 for m in recent if m.nearest == track.name)
-        distance = track.distance if track.distance is not None else float("inf")
-        margin = recent[-1].margin if recent else float("inf")
+        if distance is None:
+            distance = track.distance if track.distance is not None else float("inf")
+        if margin is None:
+            margin = recent[-1].margin if recent else float("inf")
         return TrackUpdate(
             track.id, track.name, distance, margin, agreeing, track.box, track.best_crop, self._alive(track)
         )
@@ -242,19 +244,7 @@ class Recognizer:
             name, distance = decide(list(track.votes), pooled, self.settings.voting)
             if name is not None:
                 track.name, track.distance = name, distance
-            agreeing = sum(1 for m in list(track.votes)[-window:] if m.nearest == track.name)
-            self._updates.append(
-                TrackUpdate(
-                    track.id,
-                    track.name,
-                    pooled.distance,
-                    pooled.margin,
-                    agreeing,
-                    track.box,
-                    track.best_crop,
-                    self._alive(track),
-                )
-            )
+            self._updates.append(self._update(track, pooled.distance, pooled.margin))
 
 
 class EncoderProcess:
