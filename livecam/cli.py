@@ -219,7 +219,6 @@ def _live_settings(cfg: Config) -> LiveSettings:
         detect_every=cfg.live.detect_every,
         recheck_seconds=cfg.live.recheck_seconds,
         max_encodes_per_frame=cfg.live.max_encodes_per_frame,
-        track_max_misses=cfg.live.track_max_misses,
         voting=VotingRule(v.window, v.agree, v.instant_distance, v.unknown_after),
         liveness=cfg.door.liveness == "blink",
     )
@@ -295,7 +294,7 @@ def _event_sink(cfg: Config, source: str) -> EventSink:
         runner = ActionRunner(actions, acts.webhook_timeout, acts.webhook_retries, acts.queue_size)
     return EventSink(
         source,
-        DoorPolicy(door.min_agree, door.cooldown_seconds),
+        DoorPolicy(door.min_agree, door.cooldown_seconds, door.unknown_wait_seconds),
         AuditLog(door.events_log) if door.events_log else None,
         runner,
         UnknownStore(door.unknown_dir) if door.unknown_dir else None,

@@ -67,7 +67,6 @@ class LiveConfig:
     detect_every: int = _opt(4, lo=1, hi=60)
     recheck_seconds: float = _opt(2.0, lo=0.1, hi=3600.0)
     max_encodes_per_frame: int = _opt(2, lo=1, hi=32)
-    track_max_misses: int = _opt(2, lo=0, hi=100)
 
 
 @dataclass(frozen=True)
@@ -83,6 +82,7 @@ class DoorConfig:
     events_log: Path | None = _opt(Path("events.jsonl"))
     cooldown_seconds: float = _opt(30.0, lo=0.0, hi=86400.0)
     min_agree: int = _opt(2, lo=1, hi=50)
+    unknown_wait_seconds: float = _opt(3.0, lo=0.0, hi=3600.0)
     unknown_dir: Path | None = _opt(Path("unknown"))
     liveness: str = _opt("none", choices=("none", "blink"))
 

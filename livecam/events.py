@@ -3,8 +3,9 @@
 * A "recognized" event needs a named track whose recent encodings agree
   (`min_agree`) and whose pooled match is within the threshold with the
   margin; a per-person cooldown makes one visit one event.
-* An "unknown" event is sent once per stranger track; its best face crop is
-  kept in `unknown/` (0600 files in a 0700 folder).
+* An "unknown" event waits until the track has had its chance and is sent
+  once per stranger's visit; its best face crop is kept in `unknown/` (0600
+  files in a 0700 folder).
 * Actions run on their own thread behind a bounded queue: a slow or dead
   webhook never slows the video. Commands get the event through environment
   variables (LIVECAM_EVENT, LIVECAM_NAME, ...) - never through a shell string.
@@ -22,7 +23,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,11 +30,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .recognizer import FrameResult, TrackUpdate
+from .faces import face_distance
+from .recognizer import SAME_FACE_DISTANCE, FrameResult, TrackUpdate
 from .storage import atomic_write_bytes, ensure_private_dir
 from .tracking import UNKNOWN
 
 log = logging.getLogger(__name__)
+
+UNKNOWN_HOLD = 1.0  # seconds an ended unknown track waits for the same face to be named on a new track
 
 
 @dataclass(frozen=True)
@@ -56,35 +59,119 @@ class Event:
         return json.dumps(d, ensure_ascii=False)
 
 
-class DoorPolicy:
-    """Turns track updates into events: agreement first, then one event per visit."""
+@dataclass
+class _Waiting:
+    """A track shown as unknown whose "unknown" event waits for the track to have had its chance."""
 
-    def __init__(self, min_agree: int, cooldown_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    update: TrackUpdate  # its latest standing
+    since: float  # source time it was first shown as unknown
+    ended_at: float | None = None
+
+
+class DoorPolicy:
+    """Turns track updates into events: one visit, one correct line.
+
+    * "recognized": a named track whose recent encodings agree (`min_agree`),
+      that has blinked when liveness is on; then a per-person cooldown.
+    * "unknown" waits: a track shown as unknown gets its event only when it has
+      been unknown for `unknown_wait_seconds` with `unknown_min_encodings`
+      encodings, or `UNKNOWN_HOLD` seconds after it ended unnamed, and never
+      when a track of the same face (its embedding within SAME_FACE_DISTANCE)
+      has been named meanwhile: a known person seen badly at first, or whose
+      track broke, is not reported as a stranger. Unknown events of one face
+      within the cooldown are one visit.
+
+    Times are the frames' source times, so a file gives the same events on every run.
+    """
+
+    def __init__(
+        self,
+        min_agree: int,
+        cooldown_seconds: float,
+        unknown_wait_seconds: float = 3.0,
+        unknown_min_encodings: int = 3,
+    ) -> None:
         self.min_agree = min_agree
         self.cooldown = cooldown_seconds
-        self.clock = clock
+        self.unknown_wait = unknown_wait_seconds
+        self.unknown_min_encodings = unknown_min_encodings
         self._last_by_person: dict[str, float] = {}
-        self._announced: dict[int, str] = {}  # track -> what it was announced as
+        self._announced: set[int] = set()  # tracks that had their event
+        self._waiting: dict[int, _Waiting] = {}
+        self._recent_unknown: list[tuple[float, np.ndarray]] = []  # (time, embedding) of unknown events
+        self._named: list[tuple[float, np.ndarray]] = []  # (time, embedding) of named tracks, for a while
 
     def consider(self, update: TrackUpdate) -> str | None:
-        """The kind of event this update triggers, if any."""
+        """The kind of event this update triggers now ("recognized"), if any; unknowns come from `due`."""
         name = update.name
-        if name is None or self._announced.get(update.track) == name:
+        if update.ended:
+            self._announced.discard(update.track)
+            if update.track in self._waiting:
+                self._waiting[update.track].ended_at = update.t
+            return None
+        if name is None:
             return None
         if name == UNKNOWN:
-            self._announced[update.track] = name
-            return "unknown"
-        if update.agreeing < self.min_agree:
+            waiting = self._waiting.get(update.track)
+            if update.track not in self._announced:
+                self._waiting[update.track] = _Waiting(update, waiting.since if waiting else update.t)
+            return None
+        if update.embedding is not None:
+            self._named.append((update.t, update.embedding))
+            self._cancel_waiting_like(update.embedding)
+        if update.track in self._announced or update.agreeing < self.min_agree:
             return None
         if update.alive is False:
-            return None  # liveness is on and this face has not blinked yet
-        now = self.clock()
-        self._announced[update.track] = name
+            return None  # liveness is on and this face has not blinked since it was named
+        self._announced.add(update.track)
         last = self._last_by_person.get(name)
-        self._last_by_person[name] = now
-        if last is not None and now - last < self.cooldown:
+        self._last_by_person[name] = update.t
+        if last is not None and update.t - last < self.cooldown:
             return None  # the same visit, seen again (e.g. a new track after a turn of the head)
         return "recognized"
+
+    def due(self, now: float, final: bool = False) -> list[TrackUpdate]:
+        """Waiting unknowns whose time has come (all of them when `final`: the run ends)."""
+        self._named = [(t, e) for t, e in self._named if now - t <= max(self.cooldown, UNKNOWN_HOLD)]
+        out = []
+        for track, w in list(self._waiting.items()):
+            ready = (
+                final
+                or (w.ended_at is not None and now - w.ended_at >= UNKNOWN_HOLD)
+                or (
+                    w.ended_at is None
+                    and now - w.since >= self.unknown_wait
+                    and w.update.encodings >= self.unknown_min_encodings
+                )
+            )
+            if not ready:
+                continue
+            del self._waiting[track]
+            if w.ended_at is None:
+                self._announced.add(track)
+            if self._seen_before(w.update, now):
+                continue
+            out.append(w.update)
+        return out
+
+    def _cancel_waiting_like(self, embedding: np.ndarray) -> None:
+        for track, w in list(self._waiting.items()):
+            if w.update.embedding is not None and face_distance(w.update.embedding, embedding) <= SAME_FACE_DISTANCE:
+                log.debug("track %d is not a stranger: the same face was named", track)
+                del self._waiting[track]
+
+    def _seen_before(self, update: TrackUpdate, now: float) -> bool:
+        """The same face was announced as unknown within the cooldown: the same visit."""
+        self._recent_unknown = [(t, e) for t, e in self._recent_unknown if now - t < self.cooldown]
+        e = update.embedding
+        if e is None:
+            return False
+        if any(face_distance(e, other) <= SAME_FACE_DISTANCE for _, other in self._named):
+            return True
+        if any(face_distance(e, other) <= SAME_FACE_DISTANCE for _, other in self._recent_unknown):
+            return True
+        self._recent_unknown.append((now, e))
+        return False
 
 
 class AuditLog:
@@ -262,31 +349,38 @@ class EventSink:
         self.events: list[Event] = []
 
     def handle(self, result: FrameResult) -> None:
-        for update in result.updates:
-            kind = self.policy.consider(update)
-            if kind is None:
-                continue
-            now = datetime.now(timezone.utc)
-            snapshot = None
-            if kind == "unknown" and self.unknown is not None and update.crop is not None:
-                snapshot = str(self.unknown.save(update.crop, update.track, now))
-            event = Event(
-                kind,
-                now.isoformat(timespec="milliseconds"),
-                self.source,
-                update.track,
-                None if kind == "unknown" else update.name,
-                float(update.distance),
-                float(update.margin),
-                liveness=None if update.alive is None else ("blink" if update.alive else "none"),
-                snapshot=snapshot,
-            )
-            self.events.append(event)
-            log.info("event: %s %s (track %d, distance %.3f)", kind, event.name or "", event.track, event.distance)
-            if self.audit is not None:
-                self.audit.write(event)
-            if self.actions is not None:
-                self.actions.submit(event)
+        self.take(result.updates, result.frame.t)
+
+    def take(self, updates: list[TrackUpdate], now: float, final: bool = False) -> None:
+        """Track updates in, events out; `final`: the run ends, waiting unknowns are decided now."""
+        for update in updates:
+            if self.policy.consider(update) == "recognized":
+                self._emit("recognized", update)
+        for update in self.policy.due(now, final):
+            self._emit("unknown", update)
+
+    def _emit(self, kind: str, update: TrackUpdate) -> None:
+        now = datetime.now(timezone.utc)
+        snapshot = None
+        if kind == "unknown" and self.unknown is not None and update.crop is not None:
+            snapshot = str(self.unknown.save(update.crop, update.track, now))
+        event = Event(
+            kind,
+            now.isoformat(timespec="milliseconds"),
+            self.source,
+            update.track,
+            None if kind == "unknown" else update.name,
+            float(update.distance),
+            float(update.margin),
+            liveness=None if update.alive is None else ("blink" if update.alive else "none"),
+            snapshot=snapshot,
+        )
+        self.events.append(event)
+        log.info("event: %s %s (track %d, distance %.3f)", kind, event.name or "", event.track, event.distance)
+        if self.audit is not None:
+            self.audit.write(event)
+        if self.actions is not None:
+            self.actions.submit(event)
 
     def close(self) -> None:
         if self.actions is not None:

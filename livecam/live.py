@@ -21,7 +21,7 @@ import os
 import resource
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,10 +73,20 @@ def _timed_detect(detector: Detector, gray: np.ndarray) -> tuple[list[Box], floa
     return boxes, (time.perf_counter() - start) * 1000
 
 
+def _never() -> bool:
+    return False
+
+
 def file_schedule(
-    source: FileSource, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
+    source: FileSource,
+    detector: Detector,
+    every: int,
+    pool: ThreadPoolExecutor,
+    times: StageTimes,
+    wants_detection: Callable[[], bool] = _never,
 ) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None]]:
-    """Every frame in order; detection on every `every`-th frame, computed ahead on `pool`."""
+    """Every frame in order; detection on every `every`-th frame, computed ahead on `pool`,
+    and on the next frame whenever `wants_detection()` (a track just ended)."""
     pending: deque[tuple[Frame, np.ndarray, Future | None]] = deque()
     lookahead = max(2 * every, 4)
     ended = False
@@ -94,6 +104,8 @@ def file_schedule(
         if not pending:
             return
         frame, gray, future = pending.popleft()
+        if future is None and wants_detection():
+            future = pool.submit(_timed_detect, detector, gray)
         detections = None
         if future is not None:
             detections, ms = future.result()
@@ -102,9 +114,15 @@ def file_schedule(
 
 
 def live_schedule(
-    source: LatestFrameReader, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
+    source: LatestFrameReader,
+    detector: Detector,
+    every: int,
+    pool: ThreadPoolExecutor,
+    times: StageTimes,
+    wants_detection: Callable[[], bool] = _never,
 ) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None] | None]:
-    """Newest frames; detection whenever the detector is free. Yields None while no frame comes."""
+    """Newest frames; detection whenever the detector is free, at most every `every` frames
+    unless `wants_detection()`. Yields None while no frame comes."""
     future: Future | None = None
     last_submitted = -(10**9)
     while True:
@@ -122,7 +140,7 @@ def live_schedule(
             detections, ms = future.result()
             times.add("detect", ms)
             future = None
-        if future is None and frame.index - last_submitted >= every:
+        if future is None and (frame.index - last_submitted >= every or wants_detection()):
             future = pool.submit(_timed_detect, detector, gray)
             last_submitted = frame.index
         yield frame, gray, detections
@@ -209,16 +227,21 @@ def run_loop(
     frames = encodings = 0
     fullscreen = outputs.fullscreen
     last_drawn: np.ndarray | None = None
+    last_t = 0.0
     if outputs.window:
         cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
         if fullscreen:
             cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
     draw = outputs.window or outputs.record is not None
     pool = ThreadPoolExecutor(1, thread_name_prefix="detector")
+
+    def wants_detection() -> bool:
+        return recognizer.wants_detection
+
     schedule = (
-        live_schedule(source, detector, every, pool, times)
+        live_schedule(source, detector, every, pool, times, wants_detection)
         if isinstance(source, LatestFrameReader)
-        else file_schedule(source, detector, every, pool, times)
+        else file_schedule(source, detector, every, pool, times, wants_detection)
     )
     try:
         for item in schedule:
@@ -234,6 +257,7 @@ def run_loop(
             if watcher is not None and (matcher := watcher.take()) is not None:
                 recognizer.set_matcher(matcher)
             result = recognizer.step(frame, gray, detections)
+            last_t = frame.t
             if events is not None:
                 events.handle(result)
             for stage, ms in result.ms.items():
@@ -263,6 +287,8 @@ def run_loop(
                     cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, mode)
             if stop_after is not None and frames >= stop_after:
                 break
+        if events is not None:  # the tracks still open end with the run; waiting unknowns are decided
+            events.take(recognizer.close(), last_t, final=True)
     finally:
         schedule.close()
         pool.shutdown(wait=True)

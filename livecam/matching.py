@@ -110,5 +110,13 @@ class Matcher:
             out.append(Match(nearest if accepted else None, dist, gap, nearest))
         return out
 
+    def distance_to(self, query: np.ndarray, name: str) -> float:
+        """Distance from one query to `name`'s nearest photo (inf when `name` is not in the gallery)."""
+        try:
+            column = self._names.index(name)
+        except ValueError:
+            return math.inf
+        return float(self.person_distances(query)[0, column])
+
     def match_one(self, query: np.ndarray) -> Match:
         return self.match(np.asarray(query).reshape(1, -1))[0]

@@ -3,13 +3,23 @@
 Detection runs on a downscaled grayscale copy whose scale follows from
 `min_face_px`: dlib's HOG finds faces from about 80 px at upsample 0, so a
 frame whose smallest wanted face is 160 px can be halved before detection.
-Encodings are spent on tracks, not frames: when a track starts, while it is
-undecided, and then only every `recheck_seconds` or when the face has grown.
+Encodings are spent on tracks, not frames: while a track is new or
+undecided (every frame, so a known face is named within a few frames), then
+only every `recheck_seconds`, when the face has grown, or when what is in its
+box has changed somewhat.
+
+A track's name is a claim about the face in its box now (tracking.py ends
+the track on any sign that the face changed). Each new encoding is also a
+check of the claim: one that is not within the threshold of the track's
+name, that matches someone on a track shown as unknown, or that is far from
+the track's own earlier encodings ends the track, and a new one, with no
+name, votes or blink, starts from that encoding.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import queue
@@ -23,14 +33,32 @@ import numpy as np
 
 from .batch import EngineSettings
 from .capture import Frame
-from .faces import Box, FaceEngine
+from .faces import Box, FaceEngine, face_distance
 from .liveness import BlinkDetector, eye_aspect_ratios
 from .matching import Match, Matcher
 from .tracking import UNKNOWN, Track, Tracker, VotingRule, decide, iou
 
+log = logging.getLogger(__name__)
+
 HOG_MIN_FACE_PX = 80  # smallest face dlib's frontal HOG detector finds at upsample 0
 REGROWTH = 1.5  # re-encode a decided track when its face area grows this much
 UNKNOWN_RECHECK = 8  # detection rounds between looks at a face shown as unknown
+# Two encodings of one face a moment apart are ~0.2-0.35 apart in dlib's space,
+# two people ~0.6 and more (LFW): an encoding this far from the mean of the
+# track's earlier ones is taken to be another face, and the track ends.
+SAME_FACE_DISTANCE = 0.55
+OVERLAP_ENDS = 0.2  # tracks whose boxes come to overlap this much (IoU) end: flow may have swapped them
+
+
+class Reason:
+    """Why a face shows no name (the overlay's debug mode and `-v` logging)."""
+
+    LOOKING = "not encoded yet"
+    CHECKING = "checking"  # what is in the box changed somewhat: the name waits for an encoding to confirm it
+    TOO_FAR = "too far"  # the pooled distance to the nearest person is over the threshold
+    MARGIN = "margin"  # within the threshold, but a second person is nearly as close
+    VOTES = "waiting for votes"  # accepted, but not yet by enough of the recent encodings
+    BLINK = "blink to enter"
 
 
 @dataclass(frozen=True)
@@ -39,9 +67,8 @@ class LiveSettings:
     detect_every: int = 4
     recheck_seconds: float = 2.0
     max_encodes_per_frame: int = 2
-    track_max_misses: int = 2
     voting: VotingRule = field(default_factory=VotingRule)
-    liveness: bool = False  # blink liveness (68 landmarks per face per frame until it blinks)
+    liveness: bool = False  # blink liveness (68 landmarks per named face per frame until it blinks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +78,9 @@ class TrackedFace:
     name: str | None  # a person, "unknown", or None while undecided
     distance: float | None
     alive: bool | None = None  # blinked (None: liveness is off)
+    nearest: str | None = None  # the nearest person of the pooled match, named or not
+    nearest_distance: float | None = None
+    reason: str | None = None  # why no name is shown (a Reason), None when named
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +91,12 @@ class FrameResult:
     encoded: int  # faces encoded on this frame
     ms: dict[str, float]  # milliseconds per stage on this frame
     updates: list[TrackUpdate] = field(default_factory=list)  # tracks whose evidence changed on this frame
+    ended: int = 0  # tracks that ended on this frame (their face left or may have changed)
 
 
 @dataclass(frozen=True, slots=True)
 class TrackUpdate:
-    """A track's standing after a new encoding: what the door decision reads."""
+    """A track's standing after new evidence (an encoding, a blink, its end): what the door reads."""
 
     track: int
     name: str | None  # decided: a person, "unknown", or None
@@ -74,7 +105,11 @@ class TrackUpdate:
     agreeing: int  # recent encodings whose nearest person is `name`
     box: Box
     crop: np.ndarray | None  # the best (largest) view of the face so far, BGR
-    alive: bool | None = None  # blinked (None: liveness is off)
+    alive: bool | None = None  # blinked since it was named (None: liveness is off)
+    t: float = 0.0  # source time of the frame, seconds
+    encodings: int = 0  # encodings the track has had
+    embedding: np.ndarray | None = None  # mean of its recent encodings (to tell whether two tracks are one person)
+    ended: bool = False  # the track is over: no more updates will come for it
 
 
 class Detector:
@@ -115,23 +150,28 @@ class Recognizer:
         self.settings = settings
         self.recheck_frames = max(1, round(settings.recheck_seconds * fps))
         self.fps = fps
-        self.tracker = Tracker(max_misses=settings.track_max_misses)
+        self.tracker = Tracker()
         self._updates: list[TrackUpdate] = []
+        self._ended: list[Track] = []
+        self._t = 0.0
+        # a track ended on the last frame: a detection round now finds its face again sooner
+        self.wants_detection = False
 
     def set_matcher(self, matcher: Matcher) -> None:
-        """A new gallery: every current name must be confirmed against it (someone may be gone)."""
+        """A new gallery: every name is checked against it by the next encoding (someone may be gone)."""
         self.matcher = matcher
         for track in self.tracker.tracks:
-            track.verify = True
-            track.encodings.clear()
-            track.votes.clear()
+            track.doubt = True
 
     def step(self, frame: Frame, gray: np.ndarray, detections: list[Box] | None) -> FrameResult:
         ms: dict[str, float] = {}
+        self._t = frame.t
         t0 = time.perf_counter()
-        self.tracker.follow(gray)
+        self._ended.extend(self.tracker.follow(gray))
         if detections is not None:
-            self.tracker.update(detections, gray, frame.index)
+            _, gone = self.tracker.update(detections, gray, frame.index)
+            self._ended.extend(gone)
+        self._end_overlapping()
         t1 = time.perf_counter()
         ms["track"] = (t1 - t0) * 1000
         encoded = self._encode_due(frame)
@@ -140,49 +180,102 @@ class Recognizer:
         if self.settings.liveness:
             self._watch_blinks(gray)
             ms["liveness"] = (time.perf_counter() - t2) * 1000
-        faces = [TrackedFace(t.box, t.id, t.name, t.distance, self._alive(t)) for t in self._visible()]
+        ended, self._ended = self._ended, []
+        self.wants_detection = bool(ended)
+        for track in ended:
+            self._log_end(track)
+            self._updates.append(self._update(track, ended=True))
+        faces = [self._face(t) for t in self.tracker.tracks]
         updates, self._updates = self._updates, []
-        return FrameResult(frame, faces, detections is not None, encoded, ms, updates)
+        return FrameResult(frame, faces, detections is not None, encoded, ms, updates, len(ended))
+
+    def close(self) -> list[TrackUpdate]:
+        """End every track (the source ended or the run stops): their last updates."""
+        ended = list(self.tracker.tracks)
+        self.tracker.tracks = []
+        return [self._update(t, ended=True) for t in ended]
+
+    def _end_overlapping(self) -> None:
+        """Where two boxes come to overlap, flow may carry one onto the other face: end both."""
+        tracks = self.tracker.tracks
+        crossing = {id(t): t for t in tracks for o in tracks if o is not t and iou(t.box, o.box) > OVERLAP_ENDS}
+        if crossing:
+            self._ended.extend(self.tracker.end(list(crossing.values())))
+
+    def _face(self, track: Track) -> TrackedFace:
+        pooled = track.pooled
+        shown = None if track.doubt else track.name  # a doubted claim shows no name until confirmed
+        return TrackedFace(
+            track.box,
+            track.id,
+            shown,
+            track.distance if shown else None,
+            self._alive(track),
+            pooled.nearest if pooled else None,
+            pooled.distance if pooled else None,
+            self._reason(track),
+        )
+
+    def _reason(self, track: Track) -> str | None:
+        if track.doubt and track.name is not None:
+            return Reason.CHECKING
+        if track.name is not None and track.name != UNKNOWN:
+            return Reason.BLINK if self._alive(track) is False else None
+        pooled = track.pooled
+        if pooled is None:
+            return Reason.LOOKING
+        if pooled.distance > self.matcher.threshold:
+            return Reason.TOO_FAR
+        if pooled.margin < self.matcher.margin:
+            return Reason.MARGIN
+        return Reason.VOTES
 
     def _alive(self, track: Track) -> bool | None:
         return (track.blink is not None and track.blink.alive) if self.settings.liveness else None
 
     def _watch_blinks(self, gray: np.ndarray) -> None:
-        """Eye aspect ratios of faces that have not blinked yet; a blink is news for the door."""
+        """Eye aspect ratios of named faces that have not blinked yet; a blink is news for the door.
+
+        Watching starts when the track is named: only a blink of the face that was
+        named, after the encodings that named it, counts."""
         for track in self.tracker.tracks:
-            if track.misses or (track.blink is not None and track.blink.alive):
+            if track.blink is None or track.blink.alive:
                 continue
-            if track.blink is None:
-                track.blink = BlinkDetector(self.fps)
             if track.blink.update(eye_aspect_ratios(self.engine.landmarks68(gray, track.box))):
                 self._updates.append(self._update(track))
 
-    def _update(self, track: Track, distance: float | None = None, margin: float | None = None) -> TrackUpdate:
-        """The track's standing for the door; without a fresh pooled match, from its name and last vote."""
+    def _update(self, track: Track, ended: bool = False) -> TrackUpdate:
+        """The track's standing for the door."""
         recent = list(track.votes)[-self.settings.voting.window :]
         agreeing = sum(1 for m in recent if m.nearest == track.name)
-        if distance is None:
-            distance = track.distance if track.distance is not None else float("inf")
-        if margin is None:
-            margin = recent[-1].margin if recent else float("inf")
+        pooled = track.pooled
+        distance = pooled.distance if pooled else float("inf")
+        margin = pooled.margin if pooled else float("inf")
+        if track.name not in (None, UNKNOWN) and track.distance is not None:
+            distance = track.distance
+        embedding = np.mean(list(track.encodings)[-self.settings.voting.window :], axis=0) if track.encodings else None
         return TrackUpdate(
-            track.id, track.name, distance, margin, agreeing, track.box, track.best_crop, self._alive(track)
+            track.id,
+            track.name,
+            distance,
+            margin,
+            agreeing,
+            track.box,
+            track.best_crop,
+            self._alive(track),
+            self._t,
+            len(track.encodings),
+            embedding,
+            ended,
         )
-
-    def _visible(self) -> list[Track]:
-        """Tracks to show: one that the last detection round missed is shown only while it
-        overlaps no other track - where faces overlap, a box carried by optical flow alone
-        may sit on the other person's face, and must not lend it a name."""
-        tracks = self.tracker.tracks
-        return [t for t in tracks if t.misses == 0 or not any(o is not t and iou(t.box, o.box) > 0 for o in tracks)]
 
     def _due(self, track: Track, index: int) -> bool:
         since = index - track.last_encoded
-        if track.verify:
+        if since < 1:
+            return False
+        if track.doubt or track.name is None or len(track.votes) < self.settings.voting.agree:
+            # new, undecided, named by one close look, or changed somewhat: every frame
             return True
-        if track.name is None or len(track.votes) < self.settings.voting.agree:
-            # undecided, or named by one close look: every detection round until votes agree
-            return since >= self.settings.detect_every
         if track.name == UNKNOWN:  # a known face seen badly at first gets another look soon
             return since >= min(UNKNOWN_RECHECK * self.settings.detect_every, self.recheck_frames)
         if since >= self.recheck_frames:
@@ -191,17 +284,13 @@ class Recognizer:
 
     def _encode_due(self, frame: Frame) -> int:
         if self.encoder is not None:
-            self._collect()
+            self._collect(frame.index)
         h, w = frame.image.shape[:2]
-        due = [
-            t
-            for t in self.tracker.tracks
-            if t.misses == 0 and not t.pending and self._due(t, frame.index) and _inside(t.box, h, w)
-        ]
+        due = [t for t in self.tracker.tracks if not t.pending and self._due(t, frame.index) and _inside(t.box, h, w)]
         if not due:
             return 0
-        # tracks to verify first, then undecided ones, then those waiting longest
-        due.sort(key=lambda t: (not t.verify, t.name is not None, t.last_encoded))
+        # doubted tracks first, then undecided ones, then those waiting longest
+        due.sort(key=lambda t: (not t.doubt, t.name is not None, t.last_encoded))
         due = due[: self.settings.max_encodes_per_frame]
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
         chips = self.engine.chips(rgb, [t.box for t in due])
@@ -212,14 +301,15 @@ class Recognizer:
                 track.best_area = track.box.area
                 track.best_crop = _crop(frame.image, track.box)
         if self.encoder is None:
-            self._apply(due, self.engine.encode_chips(chips))
+            self._apply(due, self.engine.encode_chips(chips), frame.index)
         elif self.encoder.submit([t.id for t in due], chips):
             for track in due:
                 track.pending = True
         return len(due)
 
-    def _collect(self) -> None:
-        """Apply the encodings the worker process has finished since the last frame."""
+    def _collect(self, index: int) -> None:
+        """Apply the encodings the worker process has finished since the last frame.
+        Those of tracks that have ended since are dropped: they belong to another claim."""
         assert self.encoder is not None
         by_id = {t.id: t for t in self.tracker.tracks}
         for ids, encodings in self.encoder.results():
@@ -227,24 +317,80 @@ class Recognizer:
             for track, _ in live:
                 track.pending = False
             if live:
-                self._apply([t for t, _ in live], np.array([e for _, e in live]))
+                self._apply([t for t, _ in live], np.array([e for _, e in live]), index)
 
-    def _apply(self, tracks: list[Track], encodings: np.ndarray) -> None:
+    def _apply(self, tracks: list[Track], encodings: np.ndarray, index: int) -> None:
         window = self.settings.voting.window
         for track, encoding, match in zip(tracks, encodings, self.matcher.match(encodings), strict=True):
-            if track.verify:
-                track.verify = False
-                if _contradicts(track, match):
-                    track.votes.clear()
-                    track.encodings.clear()
-                    track.name = track.distance = None
+            broken = self._breaks_claim(track, encoding, match)
+            if broken:
+                log.debug("track %d ends: %s (nearest %s %.3f)", track.id, broken, match.nearest, match.distance)
+                self._ended.append(track)
+                crop, area = track.best_crop, track.best_area
+                track = self.tracker.restart(track, index)
+                # the view just encoded is the new claim's first
+                track.best_crop, track.best_area = crop, area
+                track.last_encoded, track.encoded_area = index, track.box.area
+            track.doubt = False
             track.votes.append(match)
             track.encodings.append(encoding)
             pooled = self.matcher.match_one(np.mean(list(track.encodings)[-window:], axis=0))
+            track.pooled = pooled
+            before = track.name
             name, distance = decide(list(track.votes), pooled, self.settings.voting)
-            if name is not None:
+            if name is not None and (track.name in (None, UNKNOWN) or name == track.name):
                 track.name, track.distance = name, distance
-            self._updates.append(self._update(track, pooled.distance, pooled.margin))
+            if track.name != before:
+                self._log_decision(track)
+            if self.settings.liveness and track.blink is None and track.name not in (None, UNKNOWN):
+                track.blink = BlinkDetector(self.fps)
+            self._updates.append(self._update(track))
+
+    def _breaks_claim(self, track: Track, encoding: np.ndarray, match: Match) -> str | None:
+        """Why this encoding cannot be the face the track has been following, or None if it can."""
+        if not track.encodings:
+            return None
+        recent = np.mean(list(track.encodings)[-self.settings.voting.window :], axis=0)
+        if float(face_distance(recent, encoding)) > SAME_FACE_DISTANCE:
+            return "another face"
+        if track.name == UNKNOWN and match.name is not None:
+            return f"{match.name} on a track shown as unknown"
+        if track.name is not None and track.name != UNKNOWN:
+            if match.name is not None and match.name != track.name:
+                return f"{match.name}, not {track.name}"
+            if self.matcher.distance_to(encoding, track.name) > self.matcher.threshold:
+                return f"not within the threshold of {track.name}"
+        return None
+
+    def _log_decision(self, track: Track) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        pooled = track.pooled
+        if track.name == UNKNOWN and pooled is not None:
+            log.debug(
+                "track %d: unknown after %d encodings: nearest %s at %.3f (%s; threshold %.2f, margin %.3f)",
+                track.id,
+                len(track.encodings),
+                pooled.nearest,
+                pooled.distance,
+                self._reason(track),
+                self.matcher.threshold,
+                pooled.margin,
+            )
+        elif track.name is not None:
+            log.debug(
+                "track %d: %s at %.3f after %d encodings",
+                track.id,
+                track.name,
+                track.distance or 0.0,
+                len(track.encodings),
+            )
+
+    def _log_end(self, track: Track) -> None:
+        if log.isEnabledFor(logging.DEBUG) and track.name in (None, UNKNOWN):
+            pooled = track.pooled
+            nearest = f"nearest {pooled.nearest} at {pooled.distance:.3f}" if pooled else "never encoded"
+            log.debug("track %d ended unnamed (%s; %s)", track.id, self._reason(track), nearest)
 
 
 class EncoderProcess:
@@ -368,15 +514,6 @@ def _crop(image: np.ndarray, box: Box, pad: float = 0.25) -> np.ndarray:
     dx, dy = int(box.width * pad), int(box.height * pad)
     b = Box(box.top - dy, box.right + dx, box.bottom + dy, box.left - dx).clipped(h, w)
     return image[b.top : b.bottom, b.left : b.right].copy()
-
-
-def _contradicts(track: Track, match: Match) -> bool:
-    """Does a new encoding say this track's face is no longer who the track says?"""
-    if track.name is None:
-        return bool(track.votes) and match.nearest != track.votes[-1].nearest
-    if track.name == UNKNOWN:
-        return match.name is not None
-    return match.nearest != track.name
 
 
 def _inside(box: Box, h: int, w: int) -> bool:

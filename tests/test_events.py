@@ -17,24 +17,20 @@ from livecam.faces import Box
 from livecam.recognizer import TrackUpdate
 
 
-def update(track, name, agreeing=2):
-    return TrackUpdate(track, name, 0.3, 0.2, agreeing, Box(0, 10, 10, 0), None)
+def update(track, name, agreeing=2, t=0.0, embedding=None, encodings=3, ended=False):
+    e = None if embedding is None else np.full(128, embedding, np.float32)
+    return TrackUpdate(track, name, 0.3, 0.2, agreeing, Box(0, 10, 10, 0), None, None, t, encodings, e, ended)
 
 
 def test_recognized_needs_agreement_and_one_visit_is_one_event():
-    now = [0.0]
-    policy = DoorPolicy(min_agree=2, cooldown_seconds=30, clock=lambda: now[0])
+    policy = DoorPolicy(min_agree=2, cooldown_seconds=30)
     assert policy.consider(update(1, "Ada", agreeing=1)) is None  # named at once, not yet agreed
     assert policy.consider(update(1, "Ada", agreeing=2)) == "recognized"
     assert policy.consider(update(1, "Ada", agreeing=3)) is None  # same track
-    now[0] = 10
-    assert policy.consider(update(2, "Ada")) is None  # a new track of the same visit
-    assert policy.consider(update(3, "Bob")) == "recognized"
-    now[0] = 45
-    assert policy.consider(update(4, "Ada")) == "recognized"  # a new visit after the cooldown
-    assert policy.consider(update(5, "unknown", agreeing=0)) == "unknown"
-    assert policy.consider(update(5, "unknown", agreeing=0)) is None
-    assert policy.consider(update(6, None, agreeing=0)) is None
+    assert policy.consider(update(2, "Ada", t=10)) is None  # a new track of the same visit
+    assert policy.consider(update(3, "Bob", t=10)) == "recognized"
+    assert policy.consider(update(4, "Ada", t=45)) == "recognized"  # a new visit after the cooldown
+    assert policy.consider(update(6, None, agreeing=0, t=45)) is None
 
 
 class Hook(BaseHTTPRequestHandler):
