@@ -221,6 +221,7 @@ def _live_settings(cfg: Config) -> LiveSettings:
         max_encodes_per_frame=cfg.live.max_encodes_per_frame,
         voting=VotingRule(v.window, v.agree, v.instant_distance, v.unknown_after),
         liveness=cfg.door.liveness == "blink",
+        unknown_wait_seconds=cfg.door.unknown_wait_seconds,
     )
 
 

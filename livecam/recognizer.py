@@ -42,11 +42,15 @@ log = logging.getLogger(__name__)
 
 HOG_MIN_FACE_PX = 80  # smallest face dlib's frontal HOG detector finds at upsample 0
 REGROWTH = 1.5  # re-encode a decided track when its face area grows this much
-UNKNOWN_RECHECK = 8  # detection rounds between looks at a face shown as unknown
+UNKNOWN_RECHECK = 8  # detection rounds between looks at a face shown as unknown...
+UNKNOWN_EAGER_RECHECK = 2  # ...and while its "unknown" event still waits (a known face seen badly at first)
 # Two encodings of one face a moment apart are ~0.2-0.35 apart in dlib's space,
 # two people ~0.6 and more (LFW): an encoding this far from the mean of the
 # track's earlier ones is taken to be another face, and the track ends.
 SAME_FACE_DISTANCE = 0.55
+# A face this little beyond the threshold (a known face turned away, blurred) is
+# left undecided rather than shown as "unknown"; strangers are ~0.6 and more.
+UNKNOWN_GAP = 0.05
 OVERLAP_ENDS = 0.2  # tracks whose boxes come to overlap this much (IoU) end: flow may have swapped them
 
 
@@ -69,6 +73,7 @@ class LiveSettings:
     max_encodes_per_frame: int = 2
     voting: VotingRule = field(default_factory=VotingRule)
     liveness: bool = False  # blink liveness (68 landmarks per named face per frame until it blinks)
+    unknown_wait_seconds: float = 3.0  # door.unknown_wait_seconds: unknown faces are looked at more often meanwhile
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,11 +278,19 @@ class Recognizer:
         since = index - track.last_encoded
         if since < 1:
             return False
-        if track.doubt or track.name is None or len(track.votes) < self.settings.voting.agree:
+        if (
+            track.doubt
+            or len(track.votes) < self.settings.voting.window
+            and (track.name is None or len(track.votes) < self.settings.voting.agree)
+        ):
             # new, undecided, named by one close look, or changed somewhat: every frame
             return True
+        if track.name is None:  # still undecided after a full window: every detection round
+            return since >= self.settings.detect_every
         if track.name == UNKNOWN:  # a known face seen badly at first gets another look soon
-            return since >= min(UNKNOWN_RECHECK * self.settings.detect_every, self.recheck_frames)
+            waiting = index - track.born < self.settings.unknown_wait_seconds * self.fps
+            rounds = UNKNOWN_EAGER_RECHECK if waiting else UNKNOWN_RECHECK
+            return since >= min(rounds * self.settings.detect_every, self.recheck_frames)
         if since >= self.recheck_frames:
             return True
         return track.box.area >= REGROWTH * track.encoded_area and since >= self.settings.detect_every
@@ -337,7 +350,8 @@ class Recognizer:
             pooled = self.matcher.match_one(np.mean(list(track.encodings)[-window:], axis=0))
             track.pooled = pooled
             before = track.name
-            name, distance = decide(list(track.votes), pooled, self.settings.voting)
+            beyond = self.matcher.threshold + UNKNOWN_GAP
+            name, distance = decide(list(track.votes), pooled, self.settings.voting, beyond)
             if name is not None and (track.name in (None, UNKNOWN) or name == track.name):
                 track.name, track.distance = name, distance
             if track.name != before:

@@ -54,7 +54,9 @@ class VotingRule:
     unknown_after: int = 2  # encodings before a track that matches nobody is shown as unknown
 
 
-def decide(recent: list[Match], pooled: Match, rule: VotingRule) -> tuple[str | None, float | None]:
+def decide(
+    recent: list[Match], pooled: Match, rule: VotingRule, unknown_beyond: float = 0.0
+) -> tuple[str | None, float | None]:
     """(name, distance) for a track: a person, UNKNOWN, or (None, None) while undecided.
 
     `recent` are the matches of the track's last `window` encodings, one by
@@ -64,8 +66,10 @@ def decide(recent: list[Match], pooled: Match, rule: VotingRule) -> tuple[str | 
     as their nearest person - or, for a track's very first encoding, when that
     one encoding is within `instant_distance`, so known people are named at
     once. Unknown needs `unknown_after` encodings and a pooled match that
-    accepts nobody. One unlucky frame can therefore neither name a stranger
-    nor make a name flicker.
+    accepts nobody and is further than `unknown_beyond` (a face just outside
+    the threshold, e.g. a known face turned away, stays undecided rather than
+    being called a stranger). One unlucky frame can therefore neither name a
+    stranger nor make a name flicker.
     """
     recent = recent[-rule.window :]
     if not recent:
@@ -78,7 +82,7 @@ def decide(recent: list[Match], pooled: Match, rule: VotingRule) -> tuple[str | 
         if agreeing >= rule.agree or first_and_close:
             return pooled.name, pooled.distance
         return None, None
-    if len(recent) >= rule.unknown_after:
+    if len(recent) >= rule.unknown_after and pooled.distance > unknown_beyond:
         return UNKNOWN, pooled.distance
     return None, None
 
