@@ -117,11 +117,11 @@ class PhotoBook:
         inside = [b for b in inside if CROP_OFF < (b[0] + b[2]) / 2 < PHOTO - CROP_OFF]
         if len(inside) != 1:
             return None  # no face, or a second face that would be pasted too
-        t, r, b, l = inside[0]
-        cx, cy = (l + r) / 2, (t + b) / 2
-        if abs(cx - 125) > 25 or abs(cy - 130) > 25 or not 80 <= r - l <= 140:
+        t, r, b, le = inside[0]
+        cx, cy = (le + r) / 2, (t + b) / 2
+        if abs(cx - 125) > 25 or abs(cy - 130) > 25 or not 80 <= r - le <= 140:
             return None  # an odd alignment: the crop would cut the face
-        return float(t), float(r), float(b), float(l)
+        return float(t), float(r), float(b), float(le)
 
     def pick(self, photos: list[Path], rng: random.Random) -> tuple[Path, tuple[float, float, float, float]]:
         order = list(photos)
@@ -490,11 +490,11 @@ def _sprite_source(actor: Actor) -> np.ndarray:
     crop = photo[CROP_OFF : CROP_OFF + CROP, CROP_OFF : CROP_OFF + CROP].copy()
     if actor.effect == "scarf":
         # a dark band over the lower third of the face (mouth, chin) and below, as a scarf or a mask would
-        t, r, b, l = (v - CROP_OFF for v in actor.face)
-        h, w = b - t, r - l
+        t, r, b, le = (v - CROP_OFF for v in actor.face)
+        h, w = b - t, r - le
         band = np.zeros(crop.shape[:2], np.float32)
         y0, y1 = int(t + 0.64 * h), int(min(CROP, b + 0.5 * h))
-        band[y0:y1, max(0, int(l - 0.2 * w)) : min(CROP, int(r + 0.2 * w))] = 1.0
+        band[y0:y1, max(0, int(le - 0.2 * w)) : min(CROP, int(r + 0.2 * w))] = 1.0
         band = cv2.GaussianBlur(band, (0, 0), 2.0)[..., None]
         cloth = np.empty_like(crop)
         cloth[:] = actor.scarf_bgr
@@ -506,18 +506,18 @@ def _sprite_source(actor: Actor) -> np.ndarray:
 
 def _place(actor: Actor, cx: float, cy: float, size: float) -> tuple[int, int, int, list[float]]:
     """Sprite side and top-left for a face of width `size` centred at (cx, cy), and the unclipped face box."""
-    t, r, b, l = actor.face
-    s = size / (r - l)
+    t, r, b, le = actor.face
+    s = size / (r - le)
     side = max(8, round(CROP * s))
     s = side / CROP
-    fx, fy = ((l + r) / 2 - CROP_OFF) * s, ((t + b) / 2 - CROP_OFF) * s
+    fx, fy = ((le + r) / 2 - CROP_OFF) * s, ((t + b) / 2 - CROP_OFF) * s
     top, left = round(cy - fy), round(cx - fx)
     dx, dy = GT_SHIFT[0] * size, GT_SHIFT[1] * size
     box = [
         top + (t - CROP_OFF) * s + dy,
         left + (r - CROP_OFF) * s + dx,
         top + (b - CROP_OFF) * s + dy,
-        left + (l - CROP_OFF) * s + dx,
+        left + (le - CROP_OFF) * s + dx,
     ]
     return side, top, left, box
 
@@ -552,9 +552,9 @@ def render_scene(scene: Scene, data: Path, out: Path) -> None:
                 frame[y0:y1, x0:x1] = (mask * patch + (1 - mask) * region).astype(np.uint8)
                 owner[y0:y1, x0:x1][mask[..., 0] > 0.5] = a.vid
             for a in present:
-                t, r, b, l = boxes[a.vid]
-                area = max((r - l) * (b - t), 1.0)
-                ct, cr, cb, cl = max(round(t), 0), min(round(r), WIDTH), min(round(b), HEIGHT), max(round(l), 0)
+                t, r, b, le = boxes[a.vid]
+                area = max((r - le) * (b - t), 1.0)
+                ct, cr, cb, cl = max(round(t), 0), min(round(r), WIDTH), min(round(b), HEIGHT), max(round(le), 0)
                 if cb <= ct or cr <= cl:
                     continue
                 seen = float((owner[ct:cb, cl:cr] == a.vid).sum()) / area
@@ -608,7 +608,7 @@ def attribute(box: list[float], truth: list[tuple[int, list[int], float]]) -> in
             inside = gt[3] <= cx <= gt[1] and gt[0] <= cy <= gt[2]
             if overlap < 0.3 and not inside:
                 continue
-            key = (overlap, -((gt[1] + gt[3]) / 2 - cx) ** 2 - ((gt[0] + gt[2]) / 2 - cy) ** 2)
+            key = (overlap, -(((gt[1] + gt[3]) / 2 - cx) ** 2) - ((gt[0] + gt[2]) / 2 - cy) ** 2)
             if best_key is None or key > best_key:
                 best, best_key = vid, key
         if best is not None:
@@ -711,11 +711,93 @@ def draw_truth(image: np.ndarray, visits: list[SceneVisit], f: int, dets: list[l
         box = v.boxes.get(f)
         if box is None:
             continue
-        t, r, b, l = box
+        t, r, b, le = box
         colour = (0, 200, 0) if v.enrolled else (0, 0, 230)
-        cv2.rectangle(image, (l, t), (r, b), colour, 2)
+        cv2.rectangle(image, (le, t), (r, b), colour, 2)
         label = f"{v.vid}:{v.person[:14]} {v.visible.get(f, 1):.2f} {v.note}"
-        cv2.putText(image, label, (l, max(12, t - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
+        cv2.putText(image, label, (le, max(12, t - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
     for d in dets or []:
-        t, r, b, l = (round(x) for x in d)
-        cv2.rectangle(image, (l, t), (r, b), (0, 230, 230), 1)
+        t, r, b, le = (round(x) for x in d)
+        cv2.rectangle(image, (le, t), (r, b), (0, 230, 230), 1)
+
+
+# -- real clips --------------------------------------------------------------------------------------
+CUT_DIFF = 15.0  # mean |difference| of consecutive 64x36 gray thumbnails above this: a scene cut
+SAME_PERSON = 0.6  # dlib's usual same-person distance, for labelling shots (not for the systems compared)
+
+
+class _Encoder:
+    """dlib's 5-point landmarks + ResNet, straight from face_recognition_models (independent of livecam's code)."""
+
+    def __init__(self) -> None:
+        import dlib
+        import face_recognition_models as frm
+
+        self._shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+        self._net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+
+    def faces(self, rgb: np.ndarray, upsample: int = 1) -> list[np.ndarray]:
+        return [
+            np.array(self._net.compute_face_descriptor(rgb, self._shape(rgb, r)))
+            for r in _Hog.get()(np.ascontiguousarray(rgb), upsample)
+        ]
+
+
+def real_truth(clip: Path, person: str, references: dict[str, list[Path]], step: int = 3) -> dict:
+    """Shots of a real clip and whether `person` is in each, told by dlib distances to reference photos.
+
+    A shot is "present" when a face in it is within 0.6 of `person`'s photos,
+    "absent" when faces were found and none is, "unseen" when no face was
+    found (a profile close-up, say): there a name cannot be judged. Other
+    people of `references` found in a shot are listed (e.g. Barack_Obama).
+    Detectable frames are those of "present" shots where the live loop's
+    detector finds a face.
+    """
+    encoder = _Encoder()
+    refs = {}
+    for name, photos in references.items():
+        encs = []
+        for p in photos:
+            image = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if image is not None:
+                encs += encoder.faces(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))[:1]
+        refs[name] = encs
+    cap = cv2.VideoCapture(str(clip))
+    starts, thumbs_prev = [0], None
+    sampled: dict[int, list[dict[str, float]]] = {}
+    live: set[int] = set()
+    f = 0
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        thumb = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.float32)
+        if thumbs_prev is not None and float(np.abs(thumb - thumbs_prev).mean()) > CUT_DIFF:
+            starts.append(f)
+        thumbs_prev = thumb
+        if live_detections(gray):
+            live.add(f)
+        if (f - starts[-1]) % step == 0:
+            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            sampled[f] = [
+                {n: float(min(np.linalg.norm(e - r) for r in rs)) for n, rs in refs.items() if rs}
+                for e in encoder.faces(rgb)
+            ]
+        f += 1
+    cap.release()
+    shots = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] - 1 if i + 1 < len(starts) else f - 1
+        faces = [d for g in range(start, end + 1) for d in sampled.get(g, [])]
+        near = {n: round(min(d[n] for d in faces if n in d), 3) for n in refs if any(n in d for d in faces)}
+        if not faces:
+            label = "unseen"
+        elif near.get(person, 9.0) <= SAME_PERSON:
+            label = "present"
+        else:
+            label = "absent"
+        others = sorted(n for n, d in near.items() if n != person and d <= SAME_PERSON)
+        shots.append({"start": start, "end": end, "faces": len(faces), "nearest": near, "label": label, "also": others})
+    present = {g for s in shots if s["label"] == "present" for g in range(s["start"], s["end"] + 1)}
+    return {"frames": f, "person": person, "shots": shots, "detectable": sorted(live & present)}

@@ -197,6 +197,7 @@ def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
                 {
                     "box": f.box.as_list(),
                     "name": m.name or "unknown",
+                    "nearest": m.nearest,  # also for unknown faces: who they came closest to
                     "distance": round(m.distance, 4) if np.isfinite(m.distance) else None,
                     "margin": round(m.margin, 4) if np.isfinite(m.margin) else None,
                 }
@@ -208,7 +209,8 @@ def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
                 print(f"{result.path}: no face")
             for f, m in zip(result.faces, matches, strict=True):
                 dist = f"{m.distance:.3f}" if np.isfinite(m.distance) else "-"
-                print(f"{result.path}: {m.name or 'unknown'} (distance {dist}) at {f.box.as_list()}")
+                near = f", nearest {m.nearest}" if m.name is None and m.nearest else ""
+                print(f"{result.path}: {m.name or 'unknown'} (distance {dist}{near}) at {f.box.as_list()}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -261,7 +263,9 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     if window and not display_available()[0]:
         raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam run ...)")
     source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
-    outputs = Outputs(window=window, fullscreen=args.fullscreen, record=args.record, log_json=args.log_json)
+    outputs = Outputs(
+        window=window, fullscreen=args.fullscreen, record=args.record, log_json=args.log_json, debug=args.debug
+    )
     watcher = GalleryWatcher(
         cfg.known_faces, _gallery_settings(cfg), lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin)
     )
@@ -492,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-json", metavar="FILE", help="one JSON line per frame to FILE, or - for stdout")
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak tests)")
+    p.add_argument(
+        "--debug", action="store_true", help="show why unnamed faces are not named: nearest person, distance (key d)"
+    )
     p.set_defaults(func=cmd_run, flip=None)
 
     p = sub.add_parser("bench", help="run the pipeline on a video file; per-stage costs and suggested settings")

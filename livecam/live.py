@@ -186,6 +186,7 @@ class Outputs:
     record: str | None = None
     log_json: str | None = None
     snapshots: Path = Path("snapshots")
+    debug: bool = False  # why unnamed faces are not named, under their boxes ('d' toggles it)
 
 
 @dataclass
@@ -270,7 +271,7 @@ def run_loop(
             if draw:
                 start = time.perf_counter()
                 stats = _stats_lines(times, frames, started) if outputs.window else ()
-                last_drawn = overlay.render(frame.image, result.faces, stats)
+                last_drawn = overlay.render(frame.image, result.faces, stats, debug=outputs.debug)
                 if writer is None and outputs.record:
                     writer = _open_writer(outputs.record, last_drawn, source.fps)
                 if writer is not None:
@@ -281,6 +282,8 @@ def run_loop(
                 action = _handle_key(cv2.waitKey(1), last_drawn, outputs)
                 if action == "quit":
                     break
+                if action == "debug":
+                    outputs.debug = not outputs.debug
                 if action == "fullscreen":
                     fullscreen = not fullscreen
                     mode = cv2.WINDOW_FULLSCREEN if fullscreen else cv2.WINDOW_NORMAL
@@ -349,6 +352,8 @@ def _handle_key(key: int, drawn: np.ndarray | None, outputs: Outputs) -> str | N
         return "quit"
     if key == ord("f"):
         return "fullscreen"
+    if key == ord("d"):
+        return "debug"
     if key == ord("s") and drawn is not None:
         folder = ensure_private_dir(outputs.snapshots)
         path = folder / time.strftime("snapshot-%Y%m%d-%H%M%S.jpg")

@@ -20,6 +20,7 @@ UNKNOWN_COLOUR = (40, 40, 220)
 UNDECIDED_COLOUR = (200, 200, 200)
 TEXT_COLOUR = (255, 255, 255)
 LABEL_PX = 18
+DEBUG_PX = 14
 
 
 @cache
@@ -36,6 +37,15 @@ def label_for(face: TrackedFace) -> str | None:
     if face.alive is False:
         return f"{face.name}: blink to enter"
     return f"{face.name} {face.distance:.2f}"
+
+
+def why_line(face: TrackedFace) -> str | None:
+    """Debug mode: why a face shows no name, with its nearest person and distance."""
+    if face.reason is None:
+        return None
+    if face.nearest is None or face.nearest_distance is None:
+        return face.reason
+    return f"{face.reason}: {face.nearest} {face.nearest_distance:.2f}"
 
 
 def text_width(text: str, size: int = LABEL_PX) -> int:
@@ -60,15 +70,20 @@ def draw_text(
     cv2.putText(image, text, (x + 4, y + size), colour, _font(), size)
 
 
-def draw_faces(image: np.ndarray, faces: Sequence[TrackedFace]) -> np.ndarray:
+def draw_faces(image: np.ndarray, faces: Sequence[TrackedFace], debug: bool = False) -> np.ndarray:
+    """Boxes and names; with `debug`, a line under each unnamed face saying why (`why_line`)."""
     for face in faces:
         b = face.box
         colour = UNDECIDED_COLOUR if face.name is None else UNKNOWN_COLOUR if face.name == UNKNOWN else KNOWN_COLOUR
         cv2.rectangle(image, (b.left, b.top), (b.right, b.bottom), colour, 2)
-        text = label_for(face)
-        if text:
-            y = b.bottom if b.bottom + LABEL_PX * 1.4 < image.shape[0] else max(b.top - int(LABEL_PX * 1.4), 0)
-            draw_text(image, text, b.left, y, background=colour)
+        lines = [(text, LABEL_PX) for text in (label_for(face),) if text]
+        if debug and (why := why_line(face)):
+            lines.append((why, DEBUG_PX))
+        height = sum(int(size * 1.4) for _, size in lines)
+        y = b.bottom if b.bottom + height < image.shape[0] else max(b.top - height, 0)
+        for text, size in lines:
+            draw_text(image, text, b.left, y, size, background=colour if size == LABEL_PX else (0, 0, 0))
+            y += int(size * 1.4)
     return image
 
 
@@ -90,11 +105,15 @@ def draw_status(image: np.ndarray, status: str) -> np.ndarray:
 
 
 def render(
-    image: np.ndarray, faces: Sequence[TrackedFace], stats: Sequence[str] = (), status: str | None = None
+    image: np.ndarray,
+    faces: Sequence[TrackedFace],
+    stats: Sequence[str] = (),
+    status: str | None = None,
+    debug: bool = False,
 ) -> np.ndarray:
     """A drawn copy of `image`; the input is left untouched."""
     out = image.copy()
-    draw_faces(out, faces)
+    draw_faces(out, faces, debug)
     if stats:
         draw_stats(out, stats)
     if status:

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 HOG_MIN_FACE_PX = 80  # smallest face dlib's frontal HOG detector finds at upsample 0
 REGROWTH = 1.5  # re-encode a decided track when its face area grows this much
 UNKNOWN_RECHECK = 8  # detection rounds between looks at a face shown as unknown...
-UNKNOWN_EAGER_RECHECK = 2  # ...and while its "unknown" event still waits (a known face seen badly at first)
+UNKNOWN_EAGER_RECHECK = 2  # ...and while its "unknown" event still waits, if it is near someone:
+UNKNOWN_EAGER_WITHIN = 0.6  # a known face seen badly at first is ~0.45-0.6 from its gallery, a stranger further
 # Two encodings of one face a moment apart are ~0.2-0.35 apart in dlib's space,
 # two people ~0.6 and more (LFW): an encoding this far from the mean of the
 # track's earlier ones is taken to be another face, and the track ends.
@@ -278,18 +279,19 @@ class Recognizer:
         since = index - track.last_encoded
         if since < 1:
             return False
-        if (
-            track.doubt
-            or len(track.votes) < self.settings.voting.window
-            and (track.name is None or len(track.votes) < self.settings.voting.agree)
-        ):
-            # new, undecided, named by one close look, or changed somewhat: every frame
+        near = track.pooled is not None and track.pooled.distance <= UNKNOWN_EAGER_WITHIN
+        if track.doubt or not track.votes:
             return True
-        if track.name is None:  # still undecided after a full window: every detection round
-            return since >= self.settings.detect_every
+        if track.name is None:
+            # undecided: every frame while it may be someone (named within a few frames);
+            # a face far from everyone, or undecided after a full window, every detection round
+            eager = near and len(track.votes) < self.settings.voting.window
+            return eager or since >= self.settings.detect_every
+        if track.name != UNKNOWN and len(track.votes) < self.settings.voting.agree:
+            return True  # named by one close look: the door waits for a second one
         if track.name == UNKNOWN:  # a known face seen badly at first gets another look soon
             waiting = index - track.born < self.settings.unknown_wait_seconds * self.fps
-            rounds = UNKNOWN_EAGER_RECHECK if waiting else UNKNOWN_RECHECK
+            rounds = UNKNOWN_EAGER_RECHECK if waiting and near else UNKNOWN_RECHECK
             return since >= min(rounds * self.settings.detect_every, self.recheck_frames)
         if since >= self.recheck_frames:
             return True

@@ -148,6 +148,9 @@ def test_identify_names_known_and_not_strangers(capsys, data, make_gallery):
     blair, laura = (json.loads(line) for line in out.splitlines())
     assert blair["faces"][0]["name"] == "Tony_Blair"
     assert laura["faces"][0]["name"] == "unknown"
+    # why she is not named: who she came closest to, and how far
+    assert laura["faces"][0]["nearest"] in ("Tony_Blair", "Colin_Powell")
+    assert laura["faces"][0]["distance"] > 0.45
 
 
 def test_check_reports_a_fast_dlib_and_models(capsys):

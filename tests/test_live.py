@@ -14,7 +14,7 @@ from livecam.capture import FileSource, LatestFrameReader, SourceError, open_sou
 from livecam.cli import main
 from livecam.faces import Box
 from livecam.live import StageTimes, file_schedule
-from livecam.recognizer import Detector, TrackedFace
+from livecam.recognizer import Detector, Reason, TrackedFace
 
 
 @pytest.fixture
@@ -231,6 +231,17 @@ def test_overlay_draws_unicode_names_and_nothing_while_undecided():
     white = (label > 200).all(axis=2).sum()
     assert white > 30  # the glyphs were drawn (Hershey fonts would draw '?' or nothing)
     assert not (out[120:146, 180:280] > 200).all(axis=2).any()  # undecided: no label
+
+
+def test_debug_overlay_says_why_a_face_is_not_named():
+    image = np.full((200, 300, 3), 80, np.uint8)
+    waiting = TrackedFace(Box(20, 120, 100, 20), 3, None, None, None, "Ada", 0.47, Reason.TOO_FAR)
+    assert overlay.why_line(waiting) == "too far: Ada 0.47"
+    assert overlay.why_line(TrackedFace(Box(20, 120, 100, 20), 1, "Ada", 0.3)) is None
+    plain = overlay.render(image, [waiting])
+    debug = overlay.render(image, [waiting], debug=True)
+    assert not (plain[100:130] > 200).all(axis=2).any()  # undecided: nothing under the box
+    assert (debug[100:130, 20:200] > 200).all(axis=2).sum() > 30  # the reason is written there
 
 
 @pytest.fixture
