@@ -62,6 +62,11 @@ def test_run_on_a_file_logs_every_frame_once_and_names_the_enrolled_person(tmp_p
             assert len(f["box"]) == 4 and isinstance(f["track"], int)
             assert (f["distance"] is None) == (f["name"] is None)
     assert "frames in" in capsys.readouterr().err
+    # a scene cut at frame 211 puts Barack Obama where Lin was: his name must go with the cut
+    assert not [r["frame"] for r in records[211:] if any(f["name"] == "Lin_Manuel_Miranda" for f in r["faces"])]
+    # one visit, one correct line: Lin, seen badly at first, is not also reported as a stranger
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [(e["kind"], e["name"]) for e in events] == [("recognized", "Lin_Manuel_Miranda")]
 
 
 def test_a_stranger_is_never_named(tmp_path, data, make_gallery):

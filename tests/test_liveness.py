@@ -82,3 +82,41 @@ def test_door_opens_after_a_blink_and_not_for_a_photo(tmp_path, data, caplog):
     recognized = [e for e in events if e["kind"] == "recognized"]
     assert [(e["name"], e["liveness"]) for e in recognized] == [("Katie_Hill", "blink")]
     assert any("non-commercial" in r.getMessage() for r in caplog.records)
+
+
+def test_someone_else_s_blink_does_not_open_the_door(tmp_path, data, engine):
+    """A stranger blinks at the door, then the enrolled person's photo is held up in the same place."""
+    stranger = read_frames(data / "videos" / "hdtf_RD_Radio2_000.mp4", 75)  # blinks at frame ~58
+    photo_path = data / "identities" / "Tony_Blair" / "1.jpg"
+    photo = cv2.imread(str(photo_path))
+    last = stranger[-1]
+    target = engine.detect(cv2.cvtColor(last, cv2.COLOR_BGR2GRAY), 0)[0]
+    face = engine.detect(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), 1)[0]
+    # the photo scaled so its face covers the stranger's face (and a margin around it)
+    pad = 0.4
+    src = photo[
+        max(face.top - int(face.height * pad), 0) : face.bottom + int(face.height * pad),
+        max(face.left - int(face.width * pad), 0) : face.right + int(face.width * pad),
+    ]
+    top, left = target.top - int(target.height * pad), target.left - int(target.width * pad)
+    h, w = last.shape[:2]
+    size_h = min(target.height + 2 * int(target.height * pad), h - top)
+    size_w = min(target.width + 2 * int(target.width * pad), w - left)
+    attack = last.copy()
+    attack[top : top + size_h, left : left + size_w] = cv2.resize(src, (size_w, size_h))
+    clip = tmp_path / "swap.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (w, h))
+    for frame in stranger + [attack] * 100:
+        writer.write(frame)
+    writer.release()
+    root = tmp_path / "known_faces" / "Tony_Blair"
+    root.mkdir(parents=True)
+    cv2.imwrite(str(root / "1.jpg"), photo)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"known_faces: {root.parent}\ndoor:\n  liveness: blink\n")
+    log = tmp_path / "log.jsonl"
+    assert main(["--config", str(config), "run", "--camera", str(clip), "--no-window", "--log-json", str(log)]) == 0
+    shown = [f["name"] for line in log.read_text().splitlines() for f in json.loads(line)["faces"]]
+    assert "Tony_Blair" in shown  # the photo is recognized as Tony Blair...
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert not [e for e in events if e["kind"] == "recognized"]  # ...but nobody blinked since it was named
