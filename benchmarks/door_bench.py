@@ -1,11 +1,15 @@
 """Door benchmark over many generated clips: livecam vs face_recognition's webcam_faster logic.
 
     .venv/bin/python benchmarks/door_bench.py                       # report half, 3 layouts, + real clips
-    .venv/bin/python benchmarks/door_bench.py --half tune --layouts 1 -v
+    .venv/bin/python benchmarks/door_bench.py --half tune --layouts 1 -v --png /tmp/sheets
     .venv/bin/python benchmarks/door_bench.py --half tune --config my.yaml --no-peer --keep /tmp/door
+    .venv/bin/python benchmarks/door_bench.py --scenarios handover0,cut --livecam-args="--frames 200"
 
-Needs the peer: `.venv/bin/python -m pip install --no-deps face_recognition==1.3.0 && pip install pillow`
-(as `make bench` does). ~10-15 minutes on 2 cores for the default run.
+The photos come from --data (default $LIVECAM_TEST_DATA, else ../shared/data/faces); clips, galleries
+and runs go to a temporary folder (or --keep DIR, outside the repository, reused while current).
+The peer needs `.venv/bin/python -m pip install --no-deps face_recognition==1.3.0` and pillow (as
+`make bench` does). The default run takes ~6-8 minutes on 2 cores; --json writes every figure and
+every visit, -v prints each failing visit (who, which frames, what name).
 
 Why: one clip can be tuned to. Here the 64 LFW people of identities/ are split
 once (fixed seed) into a "tune" and a "report" half; each scenario below is
@@ -13,14 +17,15 @@ generated `--layouts` times from the chosen half with random people, photos,
 positions, backgrounds and speeds (benchmarks/door_scenes.py), and every frame
 has ground truth. Tune on `--half tune`, report `--half report`.
 
-Scenarios (4 enrolled people per clip, enrolled from 3 photos never shown in the clip):
-  walkup       one person at a time walks up (face ~50 -> ~160 px), 10-20 empty frames between
+Scenarios (4 enrolled people per clip, enrolled from 3 photos never shown in the clip; the rest strangers):
+  walkup       5 people one at a time walk up (face ~50 -> ~160 px), 10-20 empty frames between
   handover0/2/5  8 people one after another at the same spot and size, 0/2/5 empty frames between
-  crossing     two people walk across in opposite directions; their faces overlap mid-frame
-  tailgate     an enrolled person at the door; a stranger steps in beside/behind; the member leaves
-  cut          scene cuts: the whole frame switches to another person at a nearby spot
-  degraded     walk-ups with blur, dim light (x0.35), JPEG quality 15, or a scarf over the lower face
-  enroll1/5    walk-ups; enrolled people have 1 vs 5 gallery photos (otherwise the same clips)
+  crossing     3 times two people walk across in opposite directions; their faces overlap mid-frame
+  tailgate     3 times: an enrolled person at the door, a stranger steps in beside/behind, the member leaves
+  cut          8 shots: at each cut the whole frame switches to another person at a nearby spot
+  degraded     8 walk-ups: blur, dim light (x0.35), JPEG quality 15, a scarf over the lower face,
+               each once on an enrolled person and once on a stranger
+  enroll1/5    6 walk-ups (4 enrolled, 2 strangers); enrolled people have 1 vs 5 gallery photos
   (handover0/2/5 share their layouts, as do enroll1/5: same people, photos and motion.)
 Real clips (`--real`, default on): short_hamilton_clip.mp4 with Lin_Manuel_Miranda enrolled (a Lin
 label in the audience shot after the cut at frame 211 is wrong), and the HDTF clips (speakers not
@@ -73,6 +78,7 @@ from door_scenes import (  # noqa: E402
     GALLERY_N,
     SCENARIOS,
     SPLIT_SEED,
+    VERSION,
     PhotoBook,
     Scene,
     SceneVisit,
@@ -147,7 +153,7 @@ def prepare_real(job: Job, data: Path) -> None:
     """Gallery folder and (for Hamilton) shot labels, kept in the folder like a scene's."""
     job.folder.mkdir(parents=True, exist_ok=True)
     assert job.clip is not None and job.gallery is not None
-    if job.gallery.parent == job.folder:  # a shared gallery is built once, before the jobs start
+    if job.gallery.parent == job.folder:  # its own gallery (HDTF clips share one, built by build_jobs)
         ensure_gallery(job.gallery, job.gallery_photos)
     if job.kind != "hamilton":
         job.truth = {"frames": None}
@@ -155,12 +161,13 @@ def prepare_real(job: Job, data: Path) -> None:
     truth_path = job.folder / "truth.json"
     if truth_path.exists():
         job.truth = json.loads(truth_path.read_text())
-        return
+        if job.truth.get("version") == VERSION:
+            return
     refs = {
         HAMILTON_PERSON: job.gallery_photos[HAMILTON_PERSON],
         "Barack_Obama": _photos(data / "identities_extra/Barack_Obama"),
     }
-    job.truth = real_truth(job.clip, HAMILTON_PERSON, refs)
+    job.truth = {**real_truth(job.clip, HAMILTON_PERSON, refs), "version": VERSION}
     truth_path.write_text(json.dumps(job.truth))
 
 
@@ -393,8 +400,7 @@ def _track_scores(track_frames: dict, by_vid: dict[int, SceneVisit], events: lis
 
 def score_real(job: Job, recs: list[dict]) -> dict:
     """Real clips have no boxes in their ground truth: names are judged per frame (see real_truth)."""
-    wrong, ghosts = 0, []
-    wrong_names: Counter = Counter()
+    wrong_items: list[tuple[int, str]] = []
     if job.kind == "hamilton":
         person = job.truth["person"]
         label = {}
@@ -414,16 +420,14 @@ def score_real(job: Job, recs: list[dict]) -> dict:
                 elif name == person and label.get(f) == "unseen":
                     continue  # no face dlib could check: cannot be judged
                 else:
-                    wrong += 1
-                    wrong_names[name] += 1
-                    ghosts.append((f, name))
+                    wrong_items.append((f, name))
                     absent_named = absent_named or label.get(f) == "absent"
         det = job.truth["detectable"]
         latency = first_right - det[0] if first_right is not None and det else None
         return {
-            "wrong_frames": wrong,
+            "wrong_frames": len(wrong_items),
             "ghost_frames": 0,
-            "wrong_detail": _ghost_summary(ghosts),
+            "wrong_detail": _ghost_summary(wrong_items),
             "enrolled": 1,
             "enrolled_named": int(first_right is not None),
             "enrolled_misnamed": 0,
@@ -436,19 +440,17 @@ def score_real(job: Job, recs: list[dict]) -> dict:
     for rec in recs:  # HDTF: the speaker is not enrolled
         for face in rec["faces"]:
             if _is_name(face.get("name")):
-                wrong += 1
-                wrong_names[face["name"]] += 1
-                ghosts.append((rec["frame"], face["name"]))
+                wrong_items.append((rec["frame"], face["name"]))
     return {
-        "wrong_frames": wrong,
+        "wrong_frames": len(wrong_items),
         "ghost_frames": 0,
-        "wrong_detail": _ghost_summary(ghosts),
+        "wrong_detail": _ghost_summary(wrong_items),
         "enrolled": 0,
         "enrolled_named": 0,
         "enrolled_misnamed": 0,
         "enrolled_undetectable": 0,
         "strangers": 1,
-        "strangers_named": int(wrong > 0),
+        "strangers_named": int(bool(wrong_items)),
         "latencies": [],
     }
 
@@ -468,6 +470,7 @@ def _ranges(frames: list[int]) -> str:
 
 
 def _ghost_summary(items: list[tuple[int, str]]) -> dict[str, str]:
+    """(frame, name) pairs -> {name: "frame ranges"}."""
     by_name: dict[str, list[int]] = defaultdict(list)
     for f, name in items:
         by_name[name].append(f)
@@ -704,7 +707,9 @@ def main() -> int:
     ap.add_argument("--real", action=argparse.BooleanOptionalAction, default=True, help="also the real clips")
     ap.add_argument("--jobs", type=int, default=2, help="clips at a time (default 2)")
     ap.add_argument("--config", type=Path, help="livecam config yaml to run with (to compare settings)")
-    ap.add_argument("--livecam-args", default="", help="extra arguments for `livecam run`, one string")
+    ap.add_argument(
+        "--livecam-args", default="", help='extra arguments for `livecam run`, one string: --livecam-args="--flag x"'
+    )
     ap.add_argument("--no-peer", action="store_true", help="livecam only (faster tuning)")
     ap.add_argument("--keep", help="keep clips, truth and run outputs here (and reuse clips that are current)")
     ap.add_argument("--png", help="write a contact sheet per generated clip here (ground truth + livecam)")
@@ -719,6 +724,10 @@ def main() -> int:
     if args.config is not None:
         args.config = args.config.resolve()
     data = Path(args.data)
+    for opt in ("keep", "png"):
+        where = getattr(args, opt)
+        if where and Path(where).resolve().is_relative_to(REPO):
+            ap.error(f"--{opt} must be outside the repository: it holds copies of the LFW photos / frames of them")
     if not Path(LIVECAM).exists():
         ap.error(f"{LIVECAM} not found: run `make setup` first")
     if not args.no_peer:
@@ -732,6 +741,8 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     try:
         jobs = build_jobs(args, data, root)
+        version = livecam_version()
+        print(f"livecam {version}")
         print(
             f"{len(jobs)} clips ({args.half} half, {args.layouts} layout(s) x {len(args.scenarios)} scenarios"
             f"{' + real clips' if args.real else ''}), {args.jobs} at a time, in {root}",
@@ -752,11 +763,26 @@ def main() -> int:
         elapsed = time.time() - started
         print(f"\n({elapsed:.0f} s; livecam fps is offline, {args.jobs} clip(s) at a time)")
         if args.json:
-            Path(args.json).write_text(json.dumps(_json(args, summary, jobs, elapsed), indent=1, default=str))
+            report = {"livecam": version, **_json(args, summary, jobs, elapsed)}
+            Path(args.json).write_text(json.dumps(report, indent=1, default=str))
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     return 1 if any(j.error for j in jobs) else 0
+
+
+def livecam_version() -> str:
+    """The commit of the livecam code measured, and whether livecam/ had uncommitted changes (it moves)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "livecam"], capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + uncommitted changes in livecam/" if dirty else "")
 
 
 def _print_truth_check(jobs: list[Job]) -> None:
