@@ -21,7 +21,7 @@ import os
 import resource
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,20 +73,10 @@ def _timed_detect(detector: Detector, gray: np.ndarray) -> tuple[list[Box], floa
     return boxes, (time.perf_counter() - start) * 1000
 
 
-def _never() -> bool:
-    return False
-
-
 def file_schedule(
-    source: FileSource,
-    detector: Detector,
-    every: int,
-    pool: ThreadPoolExecutor,
-    times: StageTimes,
-    wants_detection: Callable[[], bool] = _never,
+    source: FileSource, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
 ) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None]]:
-    """Every frame in order; detection on every `every`-th frame, computed ahead on `pool`,
-    and on the next frame whenever `wants_detection()` (a track just ended)."""
+    """Every frame in order; detection on every `every`-th frame, computed ahead on `pool`."""
     pending: deque[tuple[Frame, np.ndarray, Future | None]] = deque()
     lookahead = max(2 * every, 4)
     ended = False
@@ -104,8 +94,6 @@ def file_schedule(
         if not pending:
             return
         frame, gray, future = pending.popleft()
-        if future is None and wants_detection():
-            future = pool.submit(_timed_detect, detector, gray)
         detections = None
         if future is not None:
             detections, ms = future.result()
@@ -114,15 +102,9 @@ def file_schedule(
 
 
 def live_schedule(
-    source: LatestFrameReader,
-    detector: Detector,
-    every: int,
-    pool: ThreadPoolExecutor,
-    times: StageTimes,
-    wants_detection: Callable[[], bool] = _never,
+    source: LatestFrameReader, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
 ) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None] | None]:
-    """Newest frames; detection whenever the detector is free, at most every `every` frames
-    unless `wants_detection()`. Yields None while no frame comes."""
+    """Newest frames; detection whenever the detector is free. Yields None while no frame comes."""
     future: Future | None = None
     last_submitted = -(10**9)
     while True:
@@ -140,7 +122,7 @@ def live_schedule(
             detections, ms = future.result()
             times.add("detect", ms)
             future = None
-        if future is None and (frame.index - last_submitted >= every or wants_detection()):
+        if future is None and frame.index - last_submitted >= every:
             future = pool.submit(_timed_detect, detector, gray)
             last_submitted = frame.index
         yield frame, gray, detections
@@ -236,13 +218,10 @@ def run_loop(
     draw = outputs.window or outputs.record is not None
     pool = ThreadPoolExecutor(1, thread_name_prefix="detector")
 
-    def wants_detection() -> bool:
-        return recognizer.wants_detection
-
     schedule = (
-        live_schedule(source, detector, every, pool, times, wants_detection)
+        live_schedule(source, detector, every, pool, times)
         if isinstance(source, LatestFrameReader)
-        else file_schedule(source, detector, every, pool, times, wants_detection)
+        else file_schedule(source, detector, every, pool, times)
     )
     try:
         for item in schedule:

@@ -160,8 +160,6 @@ class Recognizer:
         self._updates: list[TrackUpdate] = []
         self._ended: list[Track] = []
         self._t = 0.0
-        # a track ended on the last frame: a detection round now finds its face again sooner
-        self.wants_detection = False
 
     def set_matcher(self, matcher: Matcher) -> None:
         """A new gallery: every name is checked against it by the next encoding (someone may be gone)."""
@@ -187,7 +185,6 @@ class Recognizer:
             self._watch_blinks(gray)
             ms["liveness"] = (time.perf_counter() - t2) * 1000
         ended, self._ended = self._ended, []
-        self.wants_detection = bool(ended)
         for track in ended:
             self._log_end(track)
             self._updates.append(self._update(track, ended=True))
@@ -279,18 +276,21 @@ class Recognizer:
         since = index - track.last_encoded
         if since < 1:
             return False
-        near = track.pooled is not None and track.pooled.distance <= UNKNOWN_EAGER_WITHIN
         if track.doubt or not track.votes:
             return True
         if track.name is None:
             # undecided: every frame while it may be someone (named within a few frames);
-            # a face far from everyone, or undecided after a full window, every detection round
-            eager = near and len(track.votes) < self.settings.voting.window
-            return eager or since >= self.settings.detect_every
-        if track.name != UNKNOWN and len(track.votes) < self.settings.voting.agree:
+            # a face further from everyone, or undecided after a full window, every detection round
+            may_be_named = track.pooled is not None and track.pooled.distance <= self.matcher.threshold + UNKNOWN_GAP
+            if len(track.votes) < self.settings.voting.window:
+                return may_be_named or since >= self.settings.detect_every
+        elif track.name != UNKNOWN and len(track.votes) < self.settings.voting.agree:
             return True  # named by one close look: the door waits for a second one
-        if track.name == UNKNOWN:  # a known face seen badly at first gets another look soon
+        if track.name in (None, UNKNOWN):
+            # unknown, or still undecided after a full window (just beyond the threshold): a known
+            # face seen badly at first gets another look soon
             waiting = index - track.born < self.settings.unknown_wait_seconds * self.fps
+            near = track.pooled is not None and track.pooled.distance <= UNKNOWN_EAGER_WITHIN
             rounds = UNKNOWN_EAGER_RECHECK if waiting and near else UNKNOWN_RECHECK
             return since >= min(rounds * self.settings.detect_every, self.recheck_frames)
         if since >= self.recheck_frames:
