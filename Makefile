@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.livecam-setup
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml scripts/setup.sh scripts/dlib-release-gil.patch
 	PYTHON=$(PYTHON) bash scripts/setup.sh
 	touch $@
 

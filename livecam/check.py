@@ -57,6 +57,7 @@ def run_check(cfg: Config, say: Callable[[str], None]) -> int:
         return 1
     say(
         f"  dlib                     {info['version']}  BLAS={'yes' if info['blas'] else 'NO'}"
+        f"  encoding releases the GIL={'yes' if info['gil_released'] else 'no'}"
         f"  AVX={'yes' if info['avx'] else 'no'}  ({info['path']})"
     )
     say("models:")

@@ -118,6 +118,8 @@ def dlib_build_info() -> dict[str, object]:
         "lapack": bool(getattr(dlib, "DLIB_USE_LAPACK", False)),
         "avx": bool(getattr(dlib, "USE_AVX_INSTRUCTIONS", False)),
         "cuda": bool(getattr(dlib, "DLIB_USE_CUDA", False)),
+        # livecam's build (scripts/dlib-release-gil.patch): encoding lets other threads run
+        "gil_released": bool(getattr(dlib, "LIVECAM_DESCRIPTOR_RELEASES_GIL", False)),
         "path": getattr(dlib, "__file__", "?"),
     }
 

@@ -273,29 +273,32 @@ class Recognizer:
         )
 
     def _due(self, track: Track, index: int) -> bool:
+        """Is an encoding of this track due on frame `index`? Looks are spent where they can change
+        what is shown: soon on new, doubted and nearly-named faces, rarely on settled ones."""
         since = index - track.last_encoded
         if since < 1:
             return False
         if track.doubt or not track.votes:
             return True
-        if track.name is None:
-            # undecided: every frame while it may be someone (named within a few frames);
-            # a face further from everyone, or undecided after a full window, every detection round
-            may_be_named = track.pooled is not None and track.pooled.distance <= self.matcher.threshold + UNKNOWN_GAP
-            if len(track.votes) < self.settings.voting.window:
-                return may_be_named or since >= self.settings.detect_every
-        elif track.name != UNKNOWN and len(track.votes) < self.settings.voting.agree:
-            return True  # named by one close look: the door waits for a second one
+        every = self.settings.detect_every
+        pooled = track.pooled
+        if track.name is None and len(track.votes) < self.settings.voting.window:
+            # undecided: a face within reach of a name gets its second look on the next frame
+            # (a known face is named within a few frames); others every detection round
+            reachable = pooled is not None and pooled.distance <= self.matcher.threshold + UNKNOWN_GAP
+            return (reachable and len(track.votes) < self.settings.voting.agree) or since >= every
         if track.name in (None, UNKNOWN):
-            # unknown, or still undecided after a full window (just beyond the threshold): a known
-            # face seen badly at first gets another look soon
-            waiting = index - track.born < self.settings.unknown_wait_seconds * self.fps
-            near = track.pooled is not None and track.pooled.distance <= UNKNOWN_EAGER_WITHIN
-            rounds = UNKNOWN_EAGER_RECHECK if waiting and near else UNKNOWN_RECHECK
-            return since >= min(rounds * self.settings.detect_every, self.recheck_frames)
+            # shown as unknown, or undecided after a full window (just beyond the threshold): a known
+            # face seen badly at first gets another look soon while its "unknown" event waits
+            young = index - track.born < self.settings.unknown_wait_seconds * self.fps
+            near = pooled is not None and pooled.distance <= UNKNOWN_EAGER_WITHIN
+            rounds = UNKNOWN_EAGER_RECHECK if young and near else UNKNOWN_RECHECK
+            return since >= min(rounds * every, self.recheck_frames)
+        if len(track.votes) < self.settings.voting.agree:
+            return True  # named by one close look: the door waits for a second one
         if since >= self.recheck_frames:
             return True
-        return track.box.area >= REGROWTH * track.encoded_area and since >= self.settings.detect_every
+        return track.box.area >= REGROWTH * track.encoded_area and since >= every
 
     def _encode_due(self, frame: Frame) -> int:
         if self.encoder is not None:
