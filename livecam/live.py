@@ -76,29 +76,43 @@ def _timed_detect(detector: Detector, gray: np.ndarray) -> tuple[list[Box], floa
 def file_schedule(
     source: FileSource, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
 ) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None]]:
-    """Every frame in order; detection on every `every`-th frame, computed ahead on `pool`."""
-    pending: deque[tuple[Frame, np.ndarray, Future | None]] = deque()
-    lookahead = max(2 * every, 4)
-    ended = False
-    while True:
-        while not ended and len(pending) < lookahead:
-            start = time.perf_counter()
-            frame = source.read()
-            if frame is None:
-                ended = True
-                break
-            gray = _gray(frame.image)
-            times.add("read", (time.perf_counter() - start) * 1000)
-            future = pool.submit(_timed_detect, detector, gray) if frame.index % every == 0 else None
-            pending.append((frame, gray, future))
-        if not pending:
-            return
-        frame, gray, future = pending.popleft()
-        detections = None
-        if future is not None:
-            detections, ms = future.result()
-            times.add("detect", ms)
-        yield frame, gray, detections
+    """Every frame in order; detection on every `every`-th frame, computed ahead on `pool`.
+
+    Frames are decoded ahead on a reader thread too (OpenCV releases the GIL while
+    decoding), which submits their detection as soon as they are read: the frame
+    loop's own thread is left with tracking and encoding.
+    """
+    reader = ThreadPoolExecutor(1, thread_name_prefix="reader")
+
+    def read_one() -> tuple[Frame, np.ndarray, Future | None, float] | None:
+        start = time.perf_counter()
+        frame = source.read()
+        if frame is None:
+            return None
+        gray = _gray(frame.image)
+        ms = (time.perf_counter() - start) * 1000
+        future = pool.submit(_timed_detect, detector, gray) if frame.index % every == 0 else None
+        return frame, gray, future, ms
+
+    # one reader thread: reads happen in order, and so do the detections they submit
+    pending = deque(reader.submit(read_one) for _ in range(max(2 * every, 4)))
+    try:
+        while pending:
+            item = pending.popleft().result()
+            if item is None:
+                return
+            pending.append(reader.submit(read_one))
+            frame, gray, future, ms = item
+            times.add("read", ms)
+            detections = None
+            if future is not None:
+                detections, detect_ms = future.result()
+                times.add("detect", detect_ms)
+            yield frame, gray, detections
+    finally:
+        for f in pending:
+            f.cancel()
+        reader.shutdown(wait=True)
 
 
 def live_schedule(

@@ -40,6 +40,8 @@ PATCH_PX = 16  # side of the thumbnail a track's content is compared by
 CONTENT_CUT_NCC = 0.45  # below this the box holds something else: the track ends
 CONTENT_DOUBT_NCC = 0.8  # below this the track is encoded again at once
 SCENE_CUT_DIFF = 25.0  # mean absolute grey-level change of the whole frame (64x48) that is a cut
+FLOW_WIDTH = 320  # optical flow runs on a copy this wide: a face of 100+ px keeps ample texture,
+# and the image pyramids cost a quarter of full size at 640 px
 MAX_FLOW_SCALE = 1.06  # largest change of a box's size from one frame to the next by flow
 MAX_FLOW_JUMP = 0.5  # a flow step larger than this share of the box width is not the same face
 
@@ -165,8 +167,16 @@ def _similarity(a: np.ndarray | None, b: np.ndarray | None) -> float:
     return float(a @ b)
 
 
-def _scene(gray: np.ndarray) -> np.ndarray:
-    return cv2.resize(gray, (64, 48), interpolation=cv2.INTER_AREA).astype(np.int16)
+def _scene(small: np.ndarray) -> np.ndarray:
+    return cv2.resize(small, (64, 48), interpolation=cv2.INTER_AREA).astype(np.int16)
+
+
+def _flow_image(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """The copy optical flow runs on, and its scale."""
+    scale = min(1.0, FLOW_WIDTH / gray.shape[1])
+    if scale >= 1.0:
+        return gray, 1.0
+    return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
 
 
 class Tracker:
@@ -175,19 +185,20 @@ class Tracker:
 
     def __init__(self) -> None:
         self.tracks: list[Track] = []
-        self._prev_gray: np.ndarray | None = None
+        self._prev_small: np.ndarray | None = None  # the last frame, as flow sees it
         self._prev_scene: np.ndarray | None = None
         self._ids = itertools.count(1)
 
     def follow(self, gray: np.ndarray) -> list[Track]:
         """Move every track with the optical flow from the previous frame to `gray`;
         returns the tracks that ended because what is in their box changed."""
-        prev, self._prev_gray = self._prev_gray, gray
-        scene = _scene(gray)
+        small, scale = _flow_image(gray)
+        prev, self._prev_small = self._prev_small, small
+        scene = _scene(small)
         prev_scene, self._prev_scene = self._prev_scene, scene
         if not self.tracks:
             return []
-        if prev is None or prev_scene is None or prev.shape != gray.shape:
+        if prev is None or prev_scene is None or prev.shape != small.shape:
             return self.end(list(self.tracks))
         if float(np.abs(scene - prev_scene).mean()) > SCENE_CUT_DIFF:
             return self.end(list(self.tracks))
@@ -195,9 +206,9 @@ class Tracker:
         if moving:
             # one call for all tracks: the image pyramids are built once per frame
             counts = [len(t.points) for t in moving]
-            new, status, _ = cv2.calcOpticalFlowPyrLK(
-                prev, gray, np.concatenate([t.points for t in moving]), None, winSize=(15, 15), maxLevel=2
-            )
+            points = np.concatenate([t.points for t in moving]) * np.float32(scale)
+            new, status, _ = cv2.calcOpticalFlowPyrLK(prev, small, points, None, winSize=(15, 15), maxLevel=2)
+            new /= np.float32(scale)
             h, w = gray.shape[:2]
             start = 0
             for track, n in zip(moving, counts, strict=True):
@@ -268,7 +279,8 @@ class Tracker:
         ended = [t for ti, t in enumerate(self.tracks) if ti not in used_t]
         self.tracks = [t for ti, t in enumerate(self.tracks) if ti in used_t]
         born = [self._start(d, gray, frame_index) for di, d in enumerate(detections) if di not in used_d]
-        self._prev_gray = gray
+        if self._prev_small is None or self._prev_small.shape[1] != _flow_image(gray)[0].shape[1]:
+            self._prev_small = _flow_image(gray)[0]  # no follow() on this frame yet (a first detection)
         return born, ended
 
     def restart(self, track: Track, frame_index: int) -> Track:
