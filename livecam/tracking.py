@@ -43,7 +43,7 @@ SCENE_CUT_DIFF = 25.0  # mean absolute grey-level change of the whole frame (64x
 FLOW_WIDTH = 320  # optical flow runs on a copy this wide: a face of 100+ px keeps ample texture,
 # and the image pyramids cost a quarter of full size at 640 px
 MAX_FLOW_SCALE = 1.06  # largest change of a box's size from one frame to the next by flow
-MAX_FLOW_JUMP = 0.5  # a flow step larger than this share of the box width is not the same face
+MAX_FLOW_JUMP = 0.25  # a flow step larger than this share of the box width in one frame is not the same face
 
 
 @dataclass(frozen=True)

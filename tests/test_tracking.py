@@ -85,3 +85,17 @@ def test_detector_scale_follows_min_face_px(engine, data):
     assert full.scale == 1.0 and half.scale == 0.5
     a, b = full(gray)[0], half(gray)[0]
     assert iou(a, b) > 0.6  # boxes come back in source pixels
+
+
+def test_flow_that_jumps_further_than_a_face_moves_ends_the_track():
+    """A face swapped for a lookalike can drag flow half a face away in one frame (seen on a handover)."""
+    from livecam.tracking import Track
+
+    old = np.array([[[100 + x, 100 + y]] for x in (10, 30, 50) for y in (10, 30, 50)], np.float32)
+    status = np.ones((len(old), 1), np.uint8)
+    walking = Track(1, Box(100, 180, 180, 100), 0, 0)
+    Tracker._move(walking, old, old + np.float32([8, 2]), status, 480, 640)  # 10 % of the width: walking
+    assert walking.box == Box(102, 188, 182, 108)
+    jumped = Track(2, Box(100, 180, 180, 100), 0, 0)
+    Tracker._move(jumped, old, old + np.float32([30, 0]), status, 480, 640)  # 37 %: not a face moving
+    assert jumped.box.area == 0 and jumped.points is None  # follow() ends a track with no box
