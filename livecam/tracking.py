@@ -232,16 +232,18 @@ class Tracker:
         if good.sum() < 4:
             track.points = None
             return
-        old_pts, new_pts = old[good].reshape(-1, 2), new[good].reshape(-1, 2)
-        dx, dy = np.median(new_pts - old_pts, axis=0)
+        both = np.stack([old[good].reshape(-1, 2), new[good].reshape(-1, 2)])  # (2, n, 2): before, after
+        dx, dy = np.median(both[1] - both[0], axis=0)
         b = track.box
         if max(abs(dx), abs(dy)) > MAX_FLOW_JUMP * max(b.width, 1):
             track.box = Box(0, 0, 0, 0)  # no face moves that far in a frame: follow() ends it
             track.points = None
             return
         # scale: ratio of spreads around the median point (faces approach the camera)
-        spread_old = np.median(np.linalg.norm(old_pts - np.median(old_pts, axis=0), axis=1))
-        spread_new = np.median(np.linalg.norm(new_pts - np.median(new_pts, axis=0), axis=1))
+        # (one median call per step for both frames: this runs for every face on every frame)
+        spread_old, spread_new = np.median(
+            np.linalg.norm(both - np.median(both, axis=1, keepdims=True), axis=2), axis=1
+        )
         # a face approaching at walking pace grows ~2 % a frame: more is the spread of a
         # talking mouth's points, which would make the box (and its content check) jitter
         scale = float(np.clip(spread_new / spread_old, 1 / MAX_FLOW_SCALE, MAX_FLOW_SCALE)) if spread_old > 1 else 1.0
