@@ -166,6 +166,7 @@ class Recognizer:
         self.matcher = matcher
         for track in self.tracker.tracks:
             track.doubt = True
+            track.doubts += 1
 
     def step(self, frame: Frame, gray: np.ndarray, detections: list[Box] | None) -> FrameResult:
         ms: dict[str, float] = {}
@@ -315,6 +316,7 @@ class Recognizer:
         for track in due:
             track.last_encoded = frame.index
             track.encoded_area = track.box.area
+            track.chip_doubts = track.doubts
             if track.box.area > track.best_area:
                 track.best_area = track.box.area
                 track.best_crop = _crop(frame.image, track.box)
@@ -349,7 +351,9 @@ class Recognizer:
                 # the view just encoded is the new claim's first
                 track.best_crop, track.best_area = crop, area
                 track.last_encoded, track.encoded_area = index, track.box.area
-            track.doubt = False
+            if track.chip_doubts == track.doubts:
+                # (live: an encoding of a chip cut before the latest doubt says nothing about it)
+                track.doubt = False
             track.votes.append(match)
             track.encodings.append(encoding)
             pooled = self.matcher.match_one(np.mean(list(track.encodings)[-window:], axis=0))
@@ -425,7 +429,7 @@ class EncoderProcess:
     left "leaked semaphore" warnings after Ctrl-C now and then.
     """
 
-    def __init__(self, settings: EngineSettings, capacity: int = 2) -> None:
+    def __init__(self, settings: EngineSettings, capacity: int = 2, ready_timeout: float = 120.0) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.capacity = capacity
         self.dropped = 0
@@ -448,8 +452,22 @@ class EncoderProcess:
                 os.environ["OPENBLAS_NUM_THREADS"] = previous
         child_requests.close()  # the child has its own copies now
         child_results.close()
+        self._wait_ready(ready_timeout)
         self._sender = threading.Thread(target=self._send_loop, name="encoder-sender", daemon=True)
         self._sender.start()
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Block until the worker has loaded its models. Until then every request would wait
+        (seconds on a small board): the first faces of a run went unnamed, and requests
+        made meanwhile were dropped, doubted tracks included."""
+        deadline = time.monotonic() + timeout
+        while not self._results.poll(0.1):
+            if not self._process.is_alive():
+                raise RuntimeError(f"the encoder process exited during start-up (exit code {self._process.exitcode})")
+            if time.monotonic() > deadline:
+                self._process.terminate()
+                raise RuntimeError(f"the encoder process did not load its models within {timeout:.0f} s")
+        _recv_arrays(self._results)  # the ready message
 
     def submit(self, ids: list[int], chips: list[np.ndarray]) -> bool:
         if self._in_flight >= self.capacity:
@@ -518,6 +536,7 @@ def _encoder_main(settings: EngineSettings, requests, results) -> None:
     # Ctrl-C reaches the whole process group: the parent shuts this worker down in order
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     engine = settings.build().load()
+    _send_arrays(results, [], [])  # ready: the parent starts its loop only now
     while True:
         try:
             ids, chips = _recv_arrays(requests)

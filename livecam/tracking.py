@@ -107,6 +107,8 @@ class Track:
     points: np.ndarray | None = None  # (n, 1, 2) float32 corners for optical flow
     patch: np.ndarray | None = None  # normalized thumbnail of the box on the last frame
     doubt: bool = False  # its content changed somewhat: no name shown until an encoding confirms it
+    doubts: int = 0  # times it was doubted; an encoding of a chip cut before the last doubt confirms nothing
+    chip_doubts: int = 0  # `doubts` when the chip of its latest encoding was cut
     pending: bool = False  # an encoding is being computed in the worker process
     best_crop: np.ndarray | None = None  # largest view of the face so far (for unknown visitors)
     best_area: int = 0
@@ -223,6 +225,7 @@ class Tracker:
                 continue
             if similarity < CONTENT_DOUBT_NCC:
                 track.doubt = True
+                track.doubts += 1
             track.patch = patch
         return self.end(changed)
 
