@@ -28,7 +28,7 @@ from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
 from .live import Outputs, run_loop, suggest_settings
 from .liveness import LICENCE_NOTE
-from .recognizer import Detector, EncoderProcess, LiveSettings, Recognizer, TrackedFace
+from .recognizer import Detector, EncoderError, EncoderProcess, LiveSettings, Recognizer, TrackedFace
 from .reload import GalleryWatcher
 from .stopping import StopRequest
 from .storage import atomic_write_bytes
@@ -594,7 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, SourceError, EnrollError) as exc:
         print(f"livecam: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ImageError, ModelNotFoundError) as exc:
+    except (ImageError, ModelNotFoundError, EncoderError) as exc:
         print(f"livecam: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -416,6 +416,10 @@ class Recognizer:
             log.debug("track %d ended unnamed (%s; %s)", track.id, self._reason(track), nearest)
 
 
+class EncoderError(RuntimeError):
+    """The encoder process could not start; str() is one line."""
+
+
 class EncoderProcess:
     """The network in a process of its own, so that live display never waits for it.
 
@@ -463,11 +467,17 @@ class EncoderProcess:
         deadline = time.monotonic() + timeout
         while not self._results.poll(0.1):
             if not self._process.is_alive():
-                raise RuntimeError(f"the encoder process exited during start-up (exit code {self._process.exitcode})")
+                raise EncoderError(f"the encoder process exited during start-up (exit code {self._process.exitcode})")
             if time.monotonic() > deadline:
                 self._process.terminate()
-                raise RuntimeError(f"the encoder process did not load its models within {timeout:.0f} s")
-        _recv_arrays(self._results)  # the ready message
+                raise EncoderError(f"the encoder process did not load its models within {timeout:.0f} s")
+        try:
+            _recv_arrays(self._results)  # the ready message
+        except (EOFError, OSError):  # the pipe closed: the worker died while loading
+            self._process.join(timeout=5)
+            raise EncoderError(
+                f"the encoder process exited during start-up (exit code {self._process.exitcode})"
+            ) from None
 
     def submit(self, ids: list[int], chips: list[np.ndarray]) -> bool:
         if self._in_flight >= self.capacity:

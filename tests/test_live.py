@@ -359,6 +359,18 @@ def test_encoder_process_gives_the_same_encodings(data, engine):
     assert np.allclose(got[0][1], engine.encode_chips(chips), atol=1e-5)
 
 
+def test_an_encoder_that_cannot_start_is_one_clear_error(tmp_path):
+    """The loop starts only once the encoder has loaded its models; if it cannot, livecam says so."""
+    from livecam.batch import EngineSettings
+    from livecam.faces import MODEL_FILES
+    from livecam.recognizer import EncoderError, EncoderProcess
+
+    for name in MODEL_FILES.values():  # models that exist but are junk
+        (tmp_path / name).write_bytes(b"not a model")
+    with pytest.raises(EncoderError, match="exited during start-up"):
+        EncoderProcess(EngineSettings(models_dir=tmp_path), ready_timeout=60)
+
+
 def test_realtime_run_names_with_the_encoder_process(tmp_path, data, lin_gallery):
     log = tmp_path / "rt.jsonl"
     code = main(
