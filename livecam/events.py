@@ -161,7 +161,7 @@ class DoorPolicy:
                 del self._waiting[track]
 
     def _seen_before(self, update: TrackUpdate, now: float) -> bool:
-        """The same face was announced as unknown within the cooldown: the same visit."""
+        """The same face was named, or announced as unknown, within the cooldown: the same visit."""
         self._recent_unknown = [(t, e) for t, e in self._recent_unknown if now - t < self.cooldown]
         e = update.embedding
         if e is None:

@@ -231,7 +231,6 @@ def run_loop(
             cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
     draw = outputs.window or outputs.record is not None
     pool = ThreadPoolExecutor(1, thread_name_prefix="detector")
-
     schedule = (
         live_schedule(source, detector, every, pool, times)
         if isinstance(source, LatestFrameReader)

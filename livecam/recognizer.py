@@ -165,7 +165,6 @@ class Recognizer:
         """A new gallery: every name is checked against it by the next encoding (someone may be gone)."""
         self.matcher = matcher
         for track in self.tracker.tracks:
-            track.doubt = True
             track.doubts += 1
 
     def step(self, frame: Frame, gray: np.ndarray, detections: list[Box] | None) -> FrameResult:
@@ -195,9 +194,7 @@ class Recognizer:
 
     def close(self) -> list[TrackUpdate]:
         """End every track (the source ended or the run stops): their last updates."""
-        ended = list(self.tracker.tracks)
-        self.tracker.tracks = []
-        return [self._update(t, ended=True) for t in ended]
+        return [self._update(t, ended=True) for t in self.tracker.end(list(self.tracker.tracks))]
 
     def _end_overlapping(self) -> None:
         """Where two boxes come to overlap, flow may carry one onto the other face: end both."""
@@ -257,7 +254,6 @@ class Recognizer:
         margin = pooled.margin if pooled else float("inf")
         if track.name not in (None, UNKNOWN) and track.distance is not None:
             distance = track.distance
-        embedding = np.mean(list(track.encodings)[-self.settings.voting.window :], axis=0) if track.encodings else None
         return TrackUpdate(
             track.id,
             track.name,
@@ -269,7 +265,7 @@ class Recognizer:
             self._alive(track),
             self._t,
             len(track.encodings),
-            embedding,
+            track.embedding,
             ended,
         )
 
@@ -351,12 +347,11 @@ class Recognizer:
                 # the view just encoded is the new claim's first
                 track.best_crop, track.best_area = crop, area
                 track.last_encoded, track.encoded_area = index, track.box.area
-            if track.chip_doubts == track.doubts:
-                # (live: an encoding of a chip cut before the latest doubt says nothing about it)
-                track.doubt = False
+            track.confirmed = max(track.confirmed, track.chip_doubts)
             track.votes.append(match)
             track.encodings.append(encoding)
-            pooled = self.matcher.match_one(np.mean(list(track.encodings)[-window:], axis=0))
+            track.embedding = np.mean(list(track.encodings)[-window:], axis=0)
+            pooled = self.matcher.match_one(track.embedding)
             track.pooled = pooled
             before = track.name
             beyond = self.matcher.threshold + UNKNOWN_GAP
@@ -371,10 +366,9 @@ class Recognizer:
 
     def _breaks_claim(self, track: Track, encoding: np.ndarray, match: Match) -> str | None:
         """Why this encoding cannot be the face the track has been following, or None if it can."""
-        if not track.encodings:
+        if track.embedding is None:
             return None
-        recent = np.mean(list(track.encodings)[-self.settings.voting.window :], axis=0)
-        if float(face_distance(recent, encoding)) > SAME_FACE_DISTANCE:
+        if float(face_distance(track.embedding, encoding)) > SAME_FACE_DISTANCE:
             return "another face"
         if track.name == UNKNOWN and match.name is not None:
             return f"{match.name} on a track shown as unknown"

@@ -34,7 +34,7 @@ SAME_FACE_IOU = 0.5  # a detection must overlap its track at least this much to 
 MAX_SIZE_CHANGE = 1.4  # ...and be at most this much wider or narrower
 PATCH_PX = 16  # side of the thumbnail a track's content is compared by
 # Normalized cross-correlation of a track's 16x16 thumbnail between two frames
-# (docs/tracking.md): the same face, moving, talking, blinking, stayed above
+# (docs/door_bench.md): the same face, moving, talking, blinking, stayed above
 # 0.64 on every frame of six real clips (1 % below 0.77); two different LFW
 # people at the same spot are below 0.45 in ~75 % of pairs and below 0.8 in 99 %.
 CONTENT_CUT_NCC = 0.45  # below this the box holds something else: the track ends
@@ -106,13 +106,21 @@ class Track:
     encoded_area: int = 0
     points: np.ndarray | None = None  # (n, 1, 2) float32 corners for optical flow
     patch: np.ndarray | None = None  # normalized thumbnail of the box on the last frame
-    doubt: bool = False  # its content changed somewhat: no name shown until an encoding confirms it
-    doubts: int = 0  # times it was doubted; an encoding of a chip cut before the last doubt confirms nothing
+    # Its content changed somewhat `doubts` times; an encoding confirms the doubts raised before its
+    # chip was cut (`chip_doubts`), never a later one (live, results come back frames late).
+    doubts: int = 0
     chip_doubts: int = 0  # `doubts` when the chip of its latest encoding was cut
+    confirmed: int = 0  # doubts that an encoding has answered
     pending: bool = False  # an encoding is being computed in the worker process
     best_crop: np.ndarray | None = None  # largest view of the face so far (for unknown visitors)
     best_area: int = 0
     blink: BlinkDetector | None = None  # liveness, watched from when the track is named
+    embedding: np.ndarray | None = None  # mean of its last `window` encodings (what `pooled` matched)
+
+    @property
+    def doubt(self) -> bool:
+        """No name is shown until an encoding answers the latest change of content."""
+        return self.confirmed < self.doubts
 
 
 def iou(a: Box, b: Box) -> float:
@@ -224,7 +232,6 @@ class Tracker:
                 changed.append(track)
                 continue
             if similarity < CONTENT_DOUBT_NCC:
-                track.doubt = True
                 track.doubts += 1
             track.patch = patch
         return self.end(changed)
@@ -284,8 +291,8 @@ class Tracker:
         ended = [t for ti, t in enumerate(self.tracks) if ti not in used_t]
         self.tracks = [t for ti, t in enumerate(self.tracks) if ti in used_t]
         born = [self._start(d, gray, frame_index) for di, d in enumerate(detections) if di not in used_d]
-        if self._prev_small is None or self._prev_small.shape[1] != _flow_image(gray)[0].shape[1]:
-            self._prev_small = _flow_image(gray)[0]  # no follow() on this frame yet (a first detection)
+        if self._prev_small is None:  # a detection before any follow(): flow starts from this frame
+            self._prev_small = _flow_image(gray)[0]
         return born, ended
 
     def restart(self, track: Track, frame_index: int) -> Track:
