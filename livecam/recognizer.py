@@ -342,10 +342,9 @@ class Recognizer:
             if broken:
                 log.debug("track %d ends: %s (nearest %s %.3f)", track.id, broken, match.nearest, match.distance)
                 self._ended.append(track)
-                crop, area = track.best_crop, track.best_area
                 track = self.tracker.restart(track, index)
-                # the view just encoded is the new claim's first
-                track.best_crop, track.best_area = crop, area
+                # this encoding is the new claim's first; its best view (crop) comes with its next look,
+                # never from the face before it
                 track.last_encoded, track.encoded_area = index, track.box.area
             track.confirmed = max(track.confirmed, track.chip_doubts)
             track.votes.append(match)

@@ -298,6 +298,20 @@ def test_live_an_encoding_of_a_chip_cut_before_the_change_does_not_clear_the_dou
     assert "Ada" in r.names_on(ada).values()
 
 
+def test_a_restarted_track_keeps_nothing_of_the_previous_face_not_even_its_crop():
+    # Ada's best view must not become the snapshot of the stranger who took her place (a
+    # snapshot that `livecam unknown promote` could enroll under the stranger's name)
+    ada = Face("Ada", 0, 29, (100, 80))
+    eve = Face("Eve", 30, 120, (100, 80), distances=lambda n: 0.0, looks_like=("Ada", 0.45))
+    r = run([ada, eve], 121)
+    crops = [u.crop for u in r.updates if u.name == UNKNOWN and u.track in r.tracks_on(eve) and u.crop is not None]
+    assert crops
+    pad = FACE // 4  # recognizer._crop pads the box by a quarter on each side
+    for crop in crops:
+        seen = crop[pad : pad + FACE, pad : pad + FACE, 0].astype(int)
+        assert np.abs(seen - texture(eve)).mean() < np.abs(seen - texture(ada)).mean()
+
+
 def test_an_encoding_outside_the_threshold_of_the_name_ends_the_claim():
     # named Ada, then (at the 2 s re-check) an encoding 0.5 from her: the claim ends at once
     ada = Face("Ada", 0, 120, (100, 80), distances=lambda n: 0.3 if n < 2 else 0.5)
