@@ -16,13 +16,14 @@ import cv2
 import numpy as np
 
 from . import __version__, overlay
+from .actions import Action, ActionRunner
 from .batch import EngineSettings, encode_files
 from .calibrate import calibrate, write_plot
 from .capture import SourceError, open_source
 from .check import display_available
 from .config import Config, ConfigError, load_config, override
 from .enroll import EnrollError, enroll_from_source, enroll_images, person_folder, remove_person, rename_person
-from .events import Action, ActionRunner, AuditLog, DoorPolicy, EventSink, UnknownStore, promote
+from .events import AuditLog, DoorPolicy, EventSink, UnknownStore, promote
 from .faces import DETECTORS, Face, ModelNotFoundError
 from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files

@@ -8,6 +8,9 @@ default.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +20,8 @@ from typing import Any
 import yaml
 
 DEFAULT_CONFIG_FILE = Path("config.yaml")
+MAX_CONFIG_BYTES = 1 << 20  # a config is a page of settings; /dev/zero or a huge file is refused before reading it
+MAX_DEPTH = 16  # nesting deeper than any real config (ours is 3 levels)
 
 
 class ConfigError(ValueError):
@@ -118,6 +123,12 @@ class Config:
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
 
+def _show(value: Any) -> str:
+    """A value for an error message: one line, short (a hostile value can be huge)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _type_name(tp: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string", Path: "a path"}.get(
         tp, getattr(tp, "__name__", str(tp))
@@ -134,39 +145,43 @@ def _convert(value: Any, tp: Any, key: str, where: str, meta: dict) -> Any:
     if typing.get_origin(tp) is tuple:
         if value is None:
             value = []
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{where}: {key} must be a list of strings (an argv list), got {value!r}")
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v and "\0" not in v for v in value):
+            raise ConfigError(f"{where}: {key} must be a list of strings (an argv list), got {_show(value)}")
         return tuple(value)
     if dataclasses.is_dataclass(tp):
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: {key} must be a mapping of settings, got {value!r}")
+            raise ConfigError(f"{where}: {key} must be a mapping of settings, got {_show(value)}")
         return _build(tp, value, f"{key}.", where)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+            raise ConfigError(f"{where}: {key} must be true or false, got {_show(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
+            raise ConfigError(f"{where}: {key} must be an integer, got {_show(value)}")
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
+            raise ConfigError(f"{where}: {key} must be a number, got {_show(value)}")
         value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {key} must be a finite number, got {_show(value)}")
     elif tp in (str, Path):
         if isinstance(value, Path) and tp is Path:
             return value
         if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{where}: {key} must be {_type_name(tp)}, got {value!r}")
+            raise ConfigError(f"{where}: {key} must be {_type_name(tp)}, got {_show(value)}")
+        if "\0" in value:
+            raise ConfigError(f"{where}: {key} must not contain a NUL character")
         value = Path(value) if tp is Path else value
     if meta.get("url") and not str(value).startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: {key} must be an http:// or https:// URL, got {value!r}")
+        raise ConfigError(f"{where}: {key} must be an http:// or https:// URL, got {_show(value)}")
     lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices") or ()
     if choices and value not in choices:
-        raise ConfigError(f"{where}: {key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(map(str, choices))}, got {_show(value)}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ConfigError(f"{where}: {key} must be between {lo} and {hi}, got {value!r}")
+        raise ConfigError(f"{where}: {key} must be between {lo} and {hi}, got {_show(value)}")
     return value
 
 
@@ -176,7 +191,7 @@ def _build(cls: type, data: dict, prefix: str, where: str) -> Any:
     for key in data:
         if key not in fields:
             known = ", ".join(fields)
-            raise ConfigError(f"{where}: unknown key '{prefix}{key}' (known: {known})")
+            raise ConfigError(f"{where}: unknown key {_show(f'{prefix}{key}')} (known: {known})")
     kwargs = {
         name: _convert(data[name], hints[name], f"{prefix}{name}", where, dict(f.metadata))
         for name, f in fields.items()
@@ -198,6 +213,11 @@ def _check_relations(cfg: Config, where: str) -> Config:
         raise ConfigError(
             f"{where}: voting.agree ({cfg.voting.agree}) must not exceed voting.window ({cfg.voting.window})"
         )
+    if cfg.door.min_agree > cfg.voting.window:
+        raise ConfigError(
+            f"{where}: door.min_agree ({cfg.door.min_agree}) must not exceed voting.window ({cfg.voting.window}):"
+            ' no "recognized" event could ever be sent'
+        )
     if cfg.voting.instant_distance > cfg.matching.threshold:
         raise ConfigError(
             f"{where}: voting.instant_distance ({cfg.voting.instant_distance}) must not exceed"
@@ -217,17 +237,7 @@ def load_config(path: Path | None = None) -> Config:
         if explicit:
             raise ConfigError(f"{path}: config file not found")
         return Config()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{at}") from None
-    config = parse_config(data, str(path))
+    config = parse_config(parse_yaml(_read_text(path), str(path)), str(path))
     base = path.resolve().parent
     door = config.door
     return dataclasses.replace(
@@ -241,6 +251,62 @@ def load_config(path: Path | None = None) -> Config:
         ),
         source=path,
     )
+
+
+def _read_text(path: Path) -> str:
+    """The file's text: a regular file of at most MAX_CONFIG_BYTES (a FIFO or a device is never waited on)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{path}: not a regular file")
+        data = f.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KB: not a config file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """safe_load without aliases (an alias bomb is a few hundred bytes) and with a nesting limit."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise ConfigError(f"anchors and aliases (& and *) are not allowed{_line(self.peek_event())}")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ConfigError(f"nested more than {MAX_DEPTH} levels deep{_line(self.peek_event())}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _line(event: Any) -> str:
+    mark = getattr(event, "start_mark", None)
+    return f" (line {mark.line + 1})" if mark is not None else ""
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """The YAML document in `text`; ConfigError (one line naming `where`) when it is not a plain one."""
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{where}: not valid YAML{at}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an integer of 5,000 digits
+        raise ConfigError(f"{where}: a value cannot be read ({_show(str(exc))})") from None
 
 
 def _relative_to(base: Path, p: Path) -> Path:

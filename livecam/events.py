@@ -6,9 +6,8 @@
 * An "unknown" event waits until the track has had its chance and is sent
   once per stranger's visit; its best face crop is kept in `unknown/` (0600
   files in a 0700 folder).
-* Actions run on their own thread behind a bounded queue: a slow or dead
-  webhook never slows the video. Commands get the event through environment
-  variables (LIVECAM_EVENT, LIVECAM_NAME, ...) - never through a shell string.
+* Actions (`actions.py`) run on their own thread behind a bounded queue: a
+  slow or dead webhook never slows the video.
 """
 
 from __future__ import annotations
@@ -16,20 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import shutil
-import subprocess
-import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .actions import ActionRunner
 from .faces import face_distance
 from .recognizer import SAME_FACE_DISTANCE, FrameResult, TrackUpdate
 from .storage import atomic_write_bytes, ensure_private_dir
@@ -190,98 +185,6 @@ class AuditLog:
 
     def close(self) -> None:
         self._file.close()
-
-
-@dataclass(frozen=True)
-class Action:
-    command: tuple[str, ...] = ()
-    webhook: str = ""
-
-
-@dataclass
-class ActionRunner:
-    """Runs actions off the video loop; when they fall behind, new ones are dropped and counted."""
-
-    actions: dict[str, Action]
-    timeout: float = 3.0
-    retries: int = 2
-    capacity: int = 16
-    dropped: int = 0
-    done: int = 0
-    _queue: queue.Queue = field(init=False)
-    _thread: threading.Thread = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._queue = queue.Queue(self.capacity)
-        self._thread = threading.Thread(target=self._run, name="actions", daemon=True)
-        self._thread.start()
-
-    def submit(self, event: Event) -> None:
-        action = self.actions.get(event.kind)
-        if action is None or not (action.command or action.webhook):
-            return
-        try:
-            self._queue.put_nowait((action, event))
-        except queue.Full:
-            self.dropped += 1
-            log.warning(
-                "actions are behind: dropped the %s action for %s (%d dropped)", event.kind, event.name, self.dropped
-            )
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            action, event = item
-            if action.command:
-                self._run_command(action.command, event)
-            if action.webhook:
-                self._post(action.webhook, event)
-            self.done += 1
-
-    def _run_command(self, argv: tuple[str, ...], event: Event) -> None:
-        env = dict(os.environ)
-        env.update(
-            LIVECAM_EVENT=event.kind,
-            LIVECAM_NAME=event.name or "",
-            LIVECAM_DISTANCE=f"{event.distance:.4f}",
-            LIVECAM_MARGIN=f"{event.margin:.4f}" if np.isfinite(event.margin) else "",
-            LIVECAM_TRACK=str(event.track),
-            LIVECAM_TIME=event.time,
-            LIVECAM_SNAPSHOT=event.snapshot or "",
-        )
-        try:
-            proc = subprocess.run(
-                list(argv), env=env, timeout=max(self.timeout, 10.0), stdin=subprocess.DEVNULL, capture_output=True
-            )
-            if proc.returncode:
-                log.warning("action %s exited %d", argv[0], proc.returncode)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            log.warning("action %s failed: %s", argv[0], exc)
-
-    def _post(self, url: str, event: Event) -> None:
-        body = event.to_json().encode("utf-8")
-        for attempt in range(self.retries + 1):
-            request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    if 200 <= response.status < 300:
-                        return
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                reason = exc
-            else:
-                reason = f"HTTP {response.status}"
-            if attempt < self.retries:
-                time.sleep(min(0.5 * 2**attempt, 5.0))
-        log.warning("webhook %s failed after %d attempts: %s", url, self.retries + 1, reason)
-
-    def close(self, wait: float = 5.0) -> None:
-        try:
-            self._queue.put(None, timeout=wait)
-        except queue.Full:
-            return
-        self._thread.join(timeout=wait)
 
 
 class UnknownStore:

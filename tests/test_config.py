@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +104,118 @@ def test_cli_override_checks_range_and_keeps_the_rest():
     with pytest.raises(ConfigError, match="matching.threshold"):
         override(cfg, "matching", threshold=9.0)
     assert dataclasses.replace(cfg) == cfg
+
+
+# --- hostile configs (issue 10): one line naming the file, exit 2, within a second ---
+
+ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (ALIAS_BOMB, "anchors and aliases"),
+        ("matching:\n  threshold: .nan\n", "matching.threshold must be a finite number"),
+        ("live:\n  recheck_seconds: .nan\n", "live.recheck_seconds must be a finite number"),
+        ("door:\n  cooldown_seconds: .inf\n", "door.cooldown_seconds must be a finite number"),
+        ("[" * 5000 + "]" * 5000, "nested more than"),
+        ("door:\n  min_agree: 10\nvoting:\n  window: 3\n", "door.min_agree (10) must not exceed voting.window (3)"),
+        ('actions:\n  on_unknown:\n    command: ["/bin/echo", "a\\0b"]\n', "actions.on_unknown.command"),
+        ('known_faces: "faces\\0x"\n', "known_faces must not contain a NUL"),
+        ("matching:\n  threshold: " + "9" * 5000 + "\n", "a value cannot be read"),
+        ("matching:\n  threshold: 1.0e+999\n", "matching.threshold must be a finite number"),
+    ],
+    ids=[
+        "alias-bomb",
+        "nan",
+        "nan-recheck",
+        "inf",
+        "deep",
+        "min-agree",
+        "nul-argv",
+        "nul-path",
+        "huge-int",
+        "overflow",
+    ],
+)
+def test_a_hostile_config_is_one_line_exit_2_within_a_second(tmp_path, capsys, text, says):
+    from livecam.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    start = time.monotonic()
+    code = main(["--config", str(path), "gallery", "list", "--known-faces", str(tmp_path / "kf")])
+    err = capsys.readouterr().err
+    assert time.monotonic() - start < 1.0
+    assert code == 2 and err.count("\n") == 1 and str(path) in err and says in err, err
+    assert len(err) < 300
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused_at_once(tmp_path, capsys):
+    from livecam.cli import main
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * (2 << 20) + "\n")
+    for path, says in ((Path("/dev/zero"), "not a regular file"), (fifo, "not a regular file"), (big, "larger than")):
+        start = time.monotonic()
+        code = main(["--config", str(path), "gallery", "list", "--known-faces", str(tmp_path / "kf")])
+        err = capsys.readouterr().err
+        assert time.monotonic() - start < 1.0 and code == 2 and err.count("\n") == 1 and says in err, err
+
+
+# --- properties: whatever the bytes, the reader gives a Config or one ConfigError line ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+_values = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+)
+_sections = {
+    f.name: st.dictionaries(
+        st.sampled_from([g.name for g in dataclasses.fields(f.type)] + ["bogus"])
+        if dataclasses.is_dataclass(f.type)
+        else st.text(max_size=8),
+        _values,
+        max_size=4,
+    )
+    for f in dataclasses.fields(Config)
+    if not f.metadata.get("internal")
+}
+
+
+def _is_valid_or_one_line(data) -> None:
+    try:
+        cfg = parse_config(data, "c.yaml")
+    except ConfigError as exc:
+        msg = str(exc)
+        assert msg.startswith("c.yaml") and "\n" not in msg and len(msg) < 400
+        return
+    for section in ("matching", "live", "voting", "door", "actions"):
+        for f in dataclasses.fields(getattr(cfg, section)):
+            value = getattr(getattr(cfg, section), f.name)
+            if isinstance(value, float):
+                assert math.isfinite(value), (section, f.name)
+    assert cfg.voting.agree <= cfg.voting.window and cfg.door.min_agree <= cfg.voting.window
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({}, optional=_sections) | _values)
+def test_property_any_parsed_yaml_gives_a_config_or_one_line(data):
+    _is_valid_or_one_line(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_property_any_bytes_give_a_config_or_one_line(tmp_path_factory, blob):
+    path = tmp_path_factory.mktemp("cfg") / "c.yaml"
+    path.write_bytes(blob)
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
