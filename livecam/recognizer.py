@@ -18,6 +18,7 @@ name, votes or blink, starts from that encoding.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import multiprocessing
@@ -328,7 +329,11 @@ class Recognizer:
         Those of tracks that have ended since are dropped: they belong to another claim."""
         assert self.encoder is not None
         by_id = {t.id: t for t in self.tracker.tracks}
-        for ids, encodings in self.encoder.results():
+        results = self.encoder.results()
+        for i in self.encoder.take_lost():
+            if i in by_id:
+                by_id[i].pending = False
+        for ids, encodings in results:
             live = [(by_id[i], e) for i, e in zip(ids, encodings, strict=True) if i in by_id]
             for track, _ in live:
                 track.pending = False
@@ -413,12 +418,91 @@ class EncoderError(RuntimeError):
     """The encoder process could not start; str() is one line."""
 
 
+ENCODER_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds before restarting a dead encoder process, doubling
+ENCODER_MAX_DEATHS = 5  # deaths in a row (no request finished between them): give up, exit non-zero
+
+
+class _EncoderWorker:
+    """One encoder process and its two pipes; started without waiting for its models."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        child_requests, self.requests = ctx.Pipe(duplex=False)
+        self.results, child_results = ctx.Pipe(duplex=False)
+        # sends happen on a thread: a chip is bigger than a pipe's buffer, and the
+        # frame loop must not wait for the worker to read it
+        self.outbox: queue.SimpleQueue[tuple[list[int], list[np.ndarray]] | None] = queue.SimpleQueue()
+        previous = os.environ.get("OPENBLAS_NUM_THREADS")
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        try:
+            args = (settings, child_requests, child_results)
+            self.process = ctx.Process(target=_encoder_main, args=args, name="livecam-encoder", daemon=True)
+            self.process.start()
+        finally:
+            if previous is None:
+                os.environ.pop("OPENBLAS_NUM_THREADS", None)
+            else:
+                os.environ["OPENBLAS_NUM_THREADS"] = previous
+        child_requests.close()  # the child has its own copies now
+        child_results.close()
+        self.started = time.monotonic()
+        self.ready = False
+        self.sender = threading.Thread(target=self._send_loop, name="encoder-sender", daemon=True)
+
+    def poll_ready(self, wait: float = 0.0) -> bool:
+        """True once the worker has loaded its models; raises EOFError/OSError if it died meanwhile."""
+        if not self.ready and self.results.poll(wait):
+            _recv_arrays(self.results)  # the ready message
+            self.ready = True
+            self.sender.start()
+        return self.ready
+
+    def _send_loop(self) -> None:
+        while True:
+            item = self.outbox.get()
+            try:
+                if item is None:
+                    _send_arrays(self.requests, [], [])  # the stop request
+                    return
+                _send_arrays(self.requests, *item)
+            except OSError:  # the worker died; the supervisor notices
+                return
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self.ready:
+            self.outbox.put(None)
+        deadline = time.monotonic() + timeout
+        while self.ready and self.process.is_alive() and time.monotonic() < deadline:
+            try:  # drain, so the worker can write its last results and exit
+                while self.results.poll():
+                    _recv_arrays(self.results)
+            except (EOFError, OSError):
+                break
+            self.process.join(timeout=0.05)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+        if self.sender.is_alive():
+            self.sender.join(timeout=1)
+        self.requests.close()
+        self.results.close()
+
+
 class EncoderProcess:
     """The network in a process of its own, so that live display never waits for it.
 
     dlib's encoding holds the GIL (~12 ms a face): on a thread it would still
     stall the frame loop. At most `capacity` requests are in flight; when the
     worker is behind, new requests are dropped (and counted), never queued up.
+
+    A worker that dies (killed, out of memory) is noticed on the next frame:
+    what it had in flight is lost (`take_lost` names the tracks, so they ask
+    again), an error is logged, and a new worker starts after a backoff without
+    stalling the loop. After ENCODER_MAX_DEATHS deaths in a row, EncoderError:
+    the run exits non-zero, for a service manager to restart.
 
     Chips and encodings cross as raw array bytes over two pipes, not through
     multiprocessing queues: nothing is pickled, and there are no named
@@ -427,93 +511,106 @@ class EncoderProcess:
     """
 
     def __init__(self, settings: EngineSettings, capacity: int = 2, ready_timeout: float = 120.0) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        self.settings = settings
         self.capacity = capacity
+        self.ready_timeout = ready_timeout
         self.dropped = 0
-        self._in_flight = 0
-        child_requests, self._requests = ctx.Pipe(duplex=False)
-        self._results, child_results = ctx.Pipe(duplex=False)
-        # sends happen on a thread: a chip is bigger than a pipe's buffer, and the
-        # frame loop must not wait for the worker to read it
-        self._outbox: queue.SimpleQueue[tuple[list[int], list[np.ndarray]] | None] = queue.SimpleQueue()
-        previous = os.environ.get("OPENBLAS_NUM_THREADS")
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"
-        try:
-            args = (settings, child_requests, child_results)
-            self._process = ctx.Process(target=_encoder_main, args=args, name="livecam-encoder", daemon=True)
-            self._process.start()
-        finally:
-            if previous is None:
-                os.environ.pop("OPENBLAS_NUM_THREADS", None)
-            else:
-                os.environ["OPENBLAS_NUM_THREADS"] = previous
-        child_requests.close()  # the child has its own copies now
-        child_results.close()
+        self.restarts = 0
+        self._deaths_in_a_row = 0
+        self._in_flight: collections.deque[list[int]] = collections.deque()
+        self._lost: list[int] = []
+        self._restart_at = 0.0
+        self._worker: _EncoderWorker | None = _EncoderWorker(settings)
         self._wait_ready(ready_timeout)
-        self._sender = threading.Thread(target=self._send_loop, name="encoder-sender", daemon=True)
-        self._sender.start()
 
     def _wait_ready(self, timeout: float) -> None:
-        """Block until the worker has loaded its models. Until then every request would wait
+        """Block until the first worker has loaded its models. Until then every request would wait
         (seconds on a small board): the first faces of a run went unnamed, and requests
         made meanwhile were dropped, doubted tracks included."""
+        worker = self._worker
+        assert worker is not None
         deadline = time.monotonic() + timeout
-        while not self._results.poll(0.1):
-            if not self._process.is_alive():
-                raise EncoderError(f"the encoder process exited during start-up (exit code {self._process.exitcode})")
-            if time.monotonic() > deadline:
-                self._process.terminate()
-                raise EncoderError(f"the encoder process did not load its models within {timeout:.0f} s")
         try:
-            _recv_arrays(self._results)  # the ready message
+            while not worker.poll_ready(0.1):
+                if not worker.process.is_alive():
+                    worker.process.join(timeout=5)
+                    raise EOFError
+                if time.monotonic() > deadline:
+                    worker.close(timeout=0)
+                    raise EncoderError(f"the encoder process did not load its models within {timeout:.0f} s")
         except (EOFError, OSError):  # the pipe closed: the worker died while loading
-            self._process.join(timeout=5)
+            worker.process.join(timeout=5)
             raise EncoderError(
-                f"the encoder process exited during start-up (exit code {self._process.exitcode})"
+                f"the encoder process exited during start-up (exit code {worker.process.exitcode})"
             ) from None
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
     def submit(self, ids: list[int], chips: list[np.ndarray]) -> bool:
-        if self._in_flight >= self.capacity:
+        worker = self._worker
+        if worker is None or not worker.ready or len(self._in_flight) >= self.capacity:
             self.dropped += 1
             return False
-        self._in_flight += 1
-        self._outbox.put((ids, chips))
+        self._in_flight.append(ids)
+        worker.outbox.put((ids, chips))
         return True
 
     def results(self) -> list[tuple[list[int], np.ndarray]]:
-        out = []
+        """Encodings finished since the last call; notices a dead worker and restarts it."""
+        out: list[tuple[list[int], np.ndarray]] = []
+        worker = self._worker
+        if worker is None:
+            if time.monotonic() >= self._restart_at:
+                self.restarts += 1
+                log.warning("starting encoder process again (restart %d)", self.restarts)
+                self._worker = _EncoderWorker(self.settings)
+            return out
         try:
-            while self._results.poll():
-                ids, encodings = _recv_arrays(self._results)
+            if not worker.poll_ready():
+                if not worker.process.is_alive():
+                    raise EOFError
+                if time.monotonic() - worker.started > self.ready_timeout:
+                    self._died(f"it did not load its models within {self.ready_timeout:.0f} s")
+                return out
+            while worker.results.poll():
+                ids, encodings = _recv_arrays(worker.results)
                 out.append((ids, encodings[0]))
-                self._in_flight -= 1
-        except (EOFError, OSError):  # the worker is gone; close() reports nothing more
-            pass
+                self._in_flight.popleft()
+                self._deaths_in_a_row = 0
+            if not worker.process.is_alive():
+                raise EOFError
+        except (EOFError, OSError):
+            worker.process.join(timeout=1)
+            self._died(f"exit code {worker.process.exitcode}")
         return out
 
-    def _send_loop(self) -> None:
-        while True:
-            item = self._outbox.get()
-            try:
-                if item is None:
-                    _send_arrays(self._requests, [], [])  # the stop request
-                    return
-                _send_arrays(self._requests, *item)
-            except OSError:  # the worker died; close() cleans up
-                return
+    def _died(self, why: str) -> None:
+        assert self._worker is not None
+        self._worker.close(timeout=0)
+        self._worker = None
+        lost = [i for ids in self._in_flight for i in ids]
+        self._lost.extend(lost)
+        self._in_flight.clear()
+        self._deaths_in_a_row += 1
+        if self._deaths_in_a_row >= ENCODER_MAX_DEATHS:
+            raise EncoderError(f"the encoder process died {self._deaths_in_a_row} times in a row ({why}); giving up")
+        delay = ENCODER_BACKOFF[min(self._deaths_in_a_row, len(ENCODER_BACKOFF)) - 1]
+        self._restart_at = time.monotonic() + delay
+        log.error(
+            "the encoder process died (%s): %d encoding requests lost; restarting it in %.0f s", why, len(lost), delay
+        )
+
+    def take_lost(self) -> list[int]:
+        """Track ids whose requests died with a worker (they may ask again)."""
+        lost, self._lost = self._lost, []
+        return lost
 
     def close(self) -> None:
-        self._outbox.put(None)
-        deadline = time.monotonic() + 5
-        while self._process.is_alive() and time.monotonic() < deadline:
-            self.results()  # drain, so the worker can write its last results and exit
-            self._process.join(timeout=0.05)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout=5)
-        self._sender.join(timeout=1)
-        self._requests.close()
-        self._results.close()
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
 
 
 def _send_arrays(conn, ids: list[int], arrays: list[np.ndarray]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -239,3 +241,57 @@ def test_an_unplugged_camera_shows_reconnecting_and_the_run_goes_on(tmp_path, da
     assert len(shown) - banners[-1] >= 20  # frames flowed again after it: 40 frames were processed in all
     assert "stream lost; reconnecting" in err and "unavailable; retrying" in err and "reconnected" in err
     assert state["opens"] >= 3
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def test_kill_9_of_the_encoder_during_a_live_run_recognition_comes_back(tmp_path, data):
+    """The worker process killed mid-run: an error is logged, a new worker starts, faces are named again."""
+    import re
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    kf = tmp_path / "kf" / "Lin_Manuel_Miranda"
+    kf.mkdir(parents=True)
+    for p in (data / "identities_extra" / "Lin_Manuel_Miranda").iterdir():
+        shutil.copy(p, kf / p.name)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livecam", "-v", "run", "--camera", str(data / "videos" / "short_hamilton_clip.mp4")]
+        + ["--realtime", "--loop", "--no-window", "--known-faces", str(tmp_path / "kf")],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    named = re.compile(r"track \d+: Lin_Manuel_Miranda at")
+    try:
+        deadline = time.monotonic() + 60
+        while not any(named.search(x) for x in lines):  # named once by the first worker
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)[-2000:]
+            time.sleep(0.1)
+        workers = [p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(workers) == 1
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not any("starting encoder process again" in x for x in lines) or not any(
+            named.search(x) for x in lines[next(i for i, x in enumerate(lines) if "starting encoder" in x) :]
+        ):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)[-3000:]
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+        reader.join(timeout=5)
+    err = "".join(lines)
+    assert "encoder process died (exit code -9)" in err and "Traceback" not in err, err[-2000:]

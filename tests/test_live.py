@@ -451,3 +451,56 @@ def test_peak_rss_is_the_run_s_own_not_its_parent_s():
     del ballast
     assert inherited > 300  # ru_maxrss carried the parent's peak over
     assert own < 200  # a Python with numpy and OpenCV imported
+
+
+def _results_until(worker, predicate, timeout: float = 30.0) -> list:
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got += worker.results()
+        if predicate(got):
+            return got
+        time.sleep(0.02)
+    raise AssertionError(f"timed out; got {got}")
+
+
+def test_a_killed_encoder_process_is_restarted_and_a_dying_one_given_up(data, engine, monkeypatch, caplog):
+    """kill -9 of the worker: its requests are reported lost, a new worker encodes again;
+    a worker that keeps dying ends the run (EncoderError: exit 1) instead of naming nobody for ever."""
+    import os
+    import signal
+
+    import livecam.recognizer as recognizer
+    from livecam.batch import EngineSettings
+    from livecam.images import load_image
+    from livecam.recognizer import EncoderError, EncoderProcess
+
+    monkeypatch.setattr(recognizer, "ENCODER_BACKOFF", (0.05,))
+    rgb = load_image(data / "identities" / "Tony_Blair" / "1.jpg")
+    chips = engine.chips(rgb, engine.detect(rgb, 1))
+    worker = EncoderProcess(EngineSettings(flip_average=engine.flip_average))
+    try:
+        with caplog.at_level("WARNING", logger="livecam.recognizer"):
+            assert worker.submit([7], chips)
+            os.kill(worker._worker.process.pid, signal.SIGKILL)
+            lost: list[int] = []
+            _results_until(worker, lambda _: lost.extend(worker.take_lost()) or lost == [7])
+            assert "encoder process died" in caplog.text and "1 encoding requests lost" in caplog.text
+            assert not worker.submit([8], chips)  # no worker yet: dropped, not queued for ever
+            deadline = time.monotonic() + 60
+            while not worker.submit([9], chips):
+                assert time.monotonic() < deadline
+                worker.results()
+                time.sleep(0.05)
+            got = _results_until(worker, bool)
+            assert got[0][0] == [9] and np.allclose(got[0][1], engine.encode_chips(chips), atol=1e-5)
+            assert worker.restarts == 1
+            with pytest.raises(EncoderError, match="died 5 times in a row"):
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    worker.results()
+                    if worker._worker is not None and worker._worker.process.is_alive():
+                        os.kill(worker._worker.process.pid, signal.SIGKILL)
+                    time.sleep(0.02)
+    finally:
+        worker.close()

@@ -179,11 +179,13 @@ class Run:
 class DelayedEncoder:
     """EncoderProcess as the recognizer sees it, with each result arriving one frame after its request."""
 
-    def __init__(self, engine: ScriptedEngine) -> None:
+    def __init__(self, engine: ScriptedEngine, dies_on: tuple[int, ...] = ()) -> None:
         self.engine = engine
         self.dropped = 0
+        self.dies_on = dies_on  # frames on which the worker process dies, losing what it had in flight
         self._ready: list = []
         self._next: list = []
+        self._lost: list[int] = []
 
     def submit(self, ids, chips) -> bool:
         self._next.append((list(ids), self.engine.encode_chips(chips)))
@@ -193,8 +195,15 @@ class DelayedEncoder:
         out, self._ready = self._ready, []
         return out
 
-    def tick(self) -> None:
-        self._ready += self._next
+    def take_lost(self) -> list[int]:
+        lost, self._lost = self._lost, []
+        return lost
+
+    def tick(self, frame: int) -> None:
+        if frame in self.dies_on:
+            self._lost += [i for ids, _ in self._next for i in ids]
+        else:
+            self._ready += self._next
         self._next = []
 
 
@@ -206,11 +215,12 @@ def run(
     min_agree: int = 2,
     fps: float = 30.0,
     live: bool = False,
+    encoder_dies_on: tuple[int, ...] = (),
 ) -> Run:
     gallery = Gallery(list(ENROLLED))
     engine = ScriptedEngine(gallery, faces)
     settings = LiveSettings(detect_every=EVERY, liveness=liveness)
-    encoder = DelayedEncoder(engine) if live else None
+    encoder = DelayedEncoder(engine, encoder_dies_on) if live else None
     recognizer = Recognizer(engine, gallery.matcher(), settings, fps=fps, encoder=encoder)  # type: ignore[arg-type]
     sink = EventSink("test", DoorPolicy(min_agree, cooldown_seconds=30, unknown_wait_seconds=3.0), None, None, None)
     background = np.full((H, W), 90, np.uint8)
@@ -218,7 +228,7 @@ def run(
     for i in range(frames):
         engine.frame = i
         if encoder is not None:
-            encoder.tick()
+            encoder.tick(i)
         gray = background.copy()
         if any(c <= i for c in cuts):  # another scene after each cut
             gray[:] = 90 + 60 * (sum(c <= i for c in cuts) % 2)
@@ -296,6 +306,15 @@ def test_live_an_encoding_of_a_chip_cut_before_the_change_does_not_clear_the_dou
     assert len(on_ada) <= 2, on_ada
     assert r.wrong_names([eve, ada]) == []
     assert "Ada" in r.names_on(ada).values()
+
+
+def test_live_a_request_lost_with_a_dead_encoder_process_is_asked_again():
+    # The worker died with Ada's first two requests in flight: her track must not wait for them for ever
+    ada = Face("Ada", 0, 60, (100, 80), distances=lambda n: 0.3)
+    r = run([ada], 61, live=True, encoder_dies_on=(1, 2))
+    named = r.names_on(ada)
+    assert named and min(named) <= 4 and set(named.values()) == {"Ada"}
+    assert r.kinds() == [("recognized", "Ada")]
 
 
 def test_a_restarted_track_keeps_nothing_of_the_previous_face_not_even_its_crop():
