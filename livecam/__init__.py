@@ -2,4 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 __version__ = "0.1.0"
+
+# OpenCV's own cap on the pixels of an image it decodes (read when it first decodes one):
+# a second line behind images.declared_size, for images that reach OpenCV another way
+# (a video source that is a still image). Equal to images.MAX_PIXELS.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "50000000")

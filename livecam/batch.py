@@ -29,6 +29,7 @@ class EngineSettings:
     detector: str = "hog"
     upsample: int = 1
     max_upsample: int = 2
+    cnn_fallback: bool = True
     jitters: int = 0
     flip_average: bool = True
 
@@ -55,7 +56,7 @@ def encode_paths(engine: FaceEngine, settings: EngineSettings, paths: list[Path]
         except ImageError as exc:
             found.append(FileResult(path, [], str(exc)))
             continue
-        boxes = engine.detect_still(rgb, settings.upsample, settings.max_upsample)
+        boxes = engine.detect_still(rgb, settings.upsample, settings.max_upsample, settings.cnn_fallback)
         found.append((path, boxes, engine.chips(rgb, boxes)))
     chips = [c for item in found if not isinstance(item, FileResult) for c in item[2]]
     encodings = iter(engine.encode_chips(chips))

@@ -17,12 +17,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .redact import redact_url
+
 log = logging.getLogger(__name__)
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
 OPEN_TIMEOUT_MS = 5000
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 8.0
+# 8K: the largest camera.width x camera.height the config accepts. A bigger frame (a
+# hostile file or stream) costs hundreds of MB to decode and seconds to look at.
+MAX_FRAME_PIXELS = 7680 * 4320
 
 
 class SourceError(RuntimeError):
@@ -63,6 +68,17 @@ def _open_capture(src: int | str, width: int, height: int, fps: float) -> cv2.Vi
     return cap
 
 
+def frame_too_large(width: float, height: float) -> str | None:
+    """Why frames of this size are refused, or None."""
+    if width * height > MAX_FRAME_PIXELS:
+        return f"frames are {int(width)}x{int(height)}, more than 8K (7680x4320)"
+    return None
+
+
+def _declared_too_large(cap: cv2.VideoCapture) -> str | None:
+    return frame_too_large(cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+
+
 class FileSource:
     """Every frame of a video file, in order, as fast as it decodes."""
 
@@ -76,12 +92,20 @@ class FileSource:
         self._cap = cv2.VideoCapture(path)
         if not self._cap.isOpened():
             raise SourceError(f"{path}: cannot open as a video")
+        too_large = _declared_too_large(self._cap)
+        if too_large:
+            self._cap.release()
+            raise SourceError(f"{path}: {too_large}")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 30.0
         ok, first = self._cap.read()
         if not ok or first is None or first.size == 0:
             self._cap.release()
             raise SourceError(f"{path}: no video frames in it (not a video, or damaged)")
+        too_large = frame_too_large(first.shape[1], first.shape[0])
+        if too_large:
+            self._cap.release()
+            raise SourceError(f"{path}: {too_large}")
         self._first: np.ndarray | None = first
         self._index = 0
         self.status = "ok"
@@ -98,6 +122,11 @@ class FileSource:
             self._cap = cv2.VideoCapture(self.name)
             ok, image = self._cap.read()
         if not ok or image is None:
+            self.status = "ended"
+            return None
+        too_large = frame_too_large(image.shape[1], image.shape[0])
+        if too_large:  # the size changed mid-file
+            log.error("%s: frame %d: %s; stopping", self.name, self._index, too_large)
             self.status = "ended"
             return None
         frame = Frame(self._index, self._index / self.fps, image)
@@ -196,6 +225,10 @@ class LatestFrameReader:
                     ok, image = False, None
                 if not ok or image is None or image.size == 0:
                     break
+                too_large = frame_too_large(image.shape[1], image.shape[0])
+                if too_large:  # treated as a failed source: reopened with backoff
+                    log.error("%s: %s; not used", self.name, too_large)
+                    break
                 if self._pace:
                     wait = file_start + file_index / self._pace - time.monotonic()
                     if wait > 0:
@@ -257,14 +290,18 @@ def open_source(
     src = parse_source(src)
     if is_live(src):
         first = _open_capture(src, width, height, fps)
+        what = f"camera {src}" if isinstance(src, int) else redact_url(src)
         if not first.isOpened():
             first.release()
-            what = f"camera {src}" if isinstance(src, int) else str(src)
             raise SourceError(f"{what}: cannot open (is it connected, and not in use by another program?)")
+        too_large = _declared_too_large(first)
+        if too_large:
+            first.release()
+            raise SourceError(f"{what}: {too_large}")
         got = first.get(cv2.CAP_PROP_FPS)
         return LatestFrameReader(
             lambda: _open_capture(src, width, height, fps),
-            f"camera {src}" if isinstance(src, int) else str(src),
+            what,
             first=first,
             fps=got if 1 <= got <= 240 else fps,
         )

@@ -56,6 +56,7 @@ def _settings(cfg: Config, flip: bool) -> EngineSettings:
         detector=cfg.detection.detector,
         upsample=cfg.detection.upsample,
         max_upsample=max(cfg.detection.max_upsample, cfg.detection.upsample),
+        cnn_fallback=cfg.detection.cnn_fallback,
         jitters=cfg.encoding.jitters,
         flip_average=flip,
     )
@@ -72,7 +73,11 @@ def _probe_settings(cfg: Config, args: argparse.Namespace) -> EngineSettings:
 
 
 def _apply_engine_flags(cfg: Config, args: argparse.Namespace) -> Config:
-    cfg = override(cfg, "detection", detector=getattr(args, "detector", None), upsample=getattr(args, "upsample", None))
+    # A detector or upsampling named on the command line is exactly what runs: no fallbacks
+    detector, upsample = getattr(args, "detector", None), getattr(args, "upsample", None)
+    cfg = override(cfg, "detection", detector=detector, upsample=upsample, max_upsample=upsample)
+    if detector is not None:
+        cfg = override(cfg, "detection", cnn_fallback=False)
     return override(cfg, "encoding", jitters=getattr(args, "jitters", None))
 
 
@@ -466,8 +471,8 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
 # -- parser ----------------------------------------------------------------------------------
 def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jitters", type=int, help="random re-samplings averaged per face (slower, steadier)")
-    p.add_argument("--upsample", type=int, help="HOG upsampling steps for small faces")
-    p.add_argument("--detector", choices=DETECTORS, help="hog (fast) or cnn (robust, slow)")
+    p.add_argument("--upsample", type=int, help="HOG upsampling steps for small faces (exactly: no fallback)")
+    p.add_argument("--detector", choices=DETECTORS, help="hog (fast) or cnn (robust, slow); exactly: no cnn fallback")
     flip = p.add_mutually_exclusive_group()
     flip.add_argument(
         "--flip",

@@ -39,6 +39,7 @@ class DetectionConfig:
     detector: str = _opt("hog", choices=("hog", "cnn"))
     upsample: int = _opt(1, lo=0, hi=4)
     max_upsample: int = _opt(2, lo=0, hi=4)
+    cnn_fallback: bool = _opt(True)
 
 
 @dataclass(frozen=True)

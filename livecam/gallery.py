@@ -123,7 +123,7 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
 def _settings_tag(settings: EngineSettings) -> str:
     # Encodings made with other settings are not comparable: a change rebuilds.
     s = settings
-    return f"{s.detector}/{s.upsample}/{s.max_upsample}/{s.jitters}/{s.flip_average}"
+    return f"{s.detector}/{s.upsample}/{s.max_upsample}/{s.cnn_fallback}/{s.jitters}/{s.flip_average}"
 
 
 def read_cache(path: Path, settings: EngineSettings) -> dict[str, _CacheEntry]:

@@ -24,27 +24,78 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def _declared_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG/JPEG header without decoding pixels, if recognisable."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                i += 1
-                continue
-            marker = data[i + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-                i += 2
-                continue
-            length = int.from_bytes(data[i + 2 : i + 4], "big")
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                height = int.from_bytes(data[i + 5 : i + 7], "big")
-                width = int.from_bytes(data[i + 7 : i + 9], "big")
-                return width, height
-            i += 2 + length
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01, 0xFF) or 0xD0 <= marker <= 0xD7:
+            i += 1 if marker == 0xFF else 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            width = int.from_bytes(data[i + 7 : i + 9], "big")
+            return width, height
+        i += 2 + length
     return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 " and len(data) >= 30:
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    return None
+
+
+def _bmp_size(data: bytes) -> tuple[int, int] | None:
+    if len(data) < 26:
+        return None
+    if int.from_bytes(data[14:18], "little") == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+        return int.from_bytes(data[18:20], "little"), int.from_bytes(data[20:22], "little")
+    return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(
+        int.from_bytes(data[22:26], "little", signed=True)
+    )
+
+
+# The formats livecam reads, by their first bytes, with a reader of the size each declares.
+# OpenCV decodes many more (TIFF, EXR, JPEG 2000, PNM, HDR...); each is more code an
+# attacker can reach with a file named .jpg, so anything else is refused unread.
+_FORMATS = (
+    ("JPEG", lambda d: d[:3] == b"\xff\xd8\xff", _jpeg_size),
+    (
+        "PNG",
+        lambda d: d[:8] == b"\x89PNG\r\n\x1a\n",
+        lambda d: (int.from_bytes(d[16:20], "big"), int.from_bytes(d[20:24], "big")) if len(d) >= 24 else None,
+    ),
+    ("WebP", lambda d: d[:4] == b"RIFF" and d[8:12] == b"WEBP", _webp_size),
+    ("BMP", lambda d: d[:2] == b"BM", _bmp_size),
+)
+
+
+def declared_size(data: bytes, name: str | os.PathLike = "<bytes>") -> tuple[int, int]:
+    """(width, height) an image's header declares, read without decoding any pixel.
+
+    Raises ImageError for a format livecam does not read, a header it cannot
+    size, and a size over MAX_PIXELS (a small file can declare a huge image: a
+    decompression bomb).
+    """
+    for fmt, matches, size_of in _FORMATS:
+        if matches(data):
+            size = size_of(data)
+            if size is None or size[0] <= 0 or size[1] <= 0:
+                raise ImageError(f"{name}: a {fmt} file whose image size cannot be read (corrupt or truncated)")
+            if size[0] * size[1] > MAX_PIXELS:
+                raise ImageError(f"{name}: image declares {size[0]}x{size[1]} pixels, more than {MAX_PIXELS}")
+            return size
+    raise ImageError(f"{name}: not a JPEG, PNG, WebP or BMP image")
 
 
 def read_bytes(path: Path) -> bytes:
@@ -64,9 +115,7 @@ def read_bytes(path: Path) -> bytes:
 
 def decode_image(data: bytes, name: str | os.PathLike = "<bytes>") -> np.ndarray:
     """Decode image bytes to an RGB uint8 array, EXIF orientation applied."""
-    declared = _declared_size(data)
-    if declared and declared[0] * declared[1] > MAX_PIXELS:
-        raise ImageError(f"{name}: image declares {declared[0]}x{declared[1]} pixels, more than {MAX_PIXELS}")
+    declared_size(data, name)
     buffer = np.frombuffer(data, np.uint8)
     # IMREAD_COLOR applies EXIF orientation, drops alpha, expands grayscale and
     # converts 16-bit and CMYK to 8-bit BGR.

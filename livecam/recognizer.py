@@ -42,6 +42,7 @@ from .tracking import UNKNOWN, Track, Tracker, VotingRule, decide, iou
 log = logging.getLogger(__name__)
 
 HOG_MIN_FACE_PX = 80  # smallest face dlib's frontal HOG detector finds at upsample 0
+MAX_DETECT_PIXELS = 1920 * 1080  # pixels one live detection round looks at, at most (HOG ~75 ms here)
 REGROWTH = 1.5  # re-encode a decided track when its face area grows this much
 UNKNOWN_RECHECK = 8  # detection rounds between looks at a face shown as unknown...
 UNKNOWN_EAGER_RECHECK = 2  # ...and while its "unknown" event still waits, if it is near someone:
@@ -130,13 +131,23 @@ class Detector:
     def __init__(self, engine: FaceEngine, min_face_px: int) -> None:
         self.engine = engine
         self.scale = min(1.0, HOG_MIN_FACE_PX / max(min_face_px, 1))
+        self._capped: tuple[int, int] | None = None
 
     def __call__(self, gray: np.ndarray) -> list[Box]:
-        if self.scale < 1.0:
-            small = cv2.resize(gray, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+        h, w = gray.shape[:2]
+        scale = self.scale
+        if h * w * scale * scale > MAX_DETECT_PIXELS:  # a 4K or bigger source: bounded cost per round
+            scale = (MAX_DETECT_PIXELS / (h * w)) ** 0.5
+            if self._capped != (w, h):
+                self._capped = (w, h)
+                log.warning(
+                    "frames are %dx%d: detection runs on %dx%d copies; faces under %d px are not found",
+                    w, h, int(w * scale), int(h * scale), int(HOG_MIN_FACE_PX / scale),
+                )  # fmt: skip
+        if scale < 1.0:
+            small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             boxes = self.engine.detect(small, 0)
-            h, w = gray.shape[:2]
-            return [b.scaled(1 / self.scale).clipped(h, w) for b in boxes]
+            return [b.scaled(1 / scale).clipped(h, w) for b in boxes]
         return self.engine.detect(gray, 0)
 
 

@@ -39,8 +39,8 @@ def test_exif_orientation_is_honoured(data, engine):
     ("content", "words"),
     [
         (b"", "empty file"),
-        (b"hello, this is text", "not a readable image"),
-        (bytes(range(256)) * 8, "not a readable image"),
+        (b"hello, this is text", "not a JPEG, PNG, WebP or BMP image"),
+        (bytes(range(256)) * 8, "not a JPEG, PNG, WebP or BMP image"),
     ],
 )
 def test_unreadable_files_are_one_line(tmp_path, content, words):
@@ -90,3 +90,92 @@ def test_iter_image_files_walks_sorted_and_keeps_explicit_files(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     found = iter_image_files([tmp_path, tmp_path / "c.txt"])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.png", "b/1.JPG", "b/2.jpg", "c.txt"]
+
+
+def _bmp_rle_bomb(w: int, h: int) -> bytes:
+    """An RLE8 BMP of a few hundred bytes declaring w x h pixels (1,080 bytes for 15000x15000)."""
+    palette, pixels = b"\0\0\0\0" * 256, b"\x00\x01"  # end of bitmap at once
+    offset = 14 + 40 + len(palette)
+    header = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset)
+    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    return header + info + palette + pixels
+
+
+def _jpeg_declaring(w: int, h: int) -> bytes:
+    small = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    i = small.index(b"\xff\xc0")
+    return small[: i + 5] + struct.pack(">HH", h, w) + small[i + 9 :]
+
+
+def _webp_declaring(w: int, h: int) -> bytes:
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\0\0\0\0" + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
+    return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: _bmp_rle_bomb(15000, 15000), "declares 15000x15000"),
+        (lambda: _bmp_rle_bomb(15000, -15000), "declares 15000x15000"),  # top-down rows
+        (lambda: _jpeg_declaring(65000, 65000), "declares 65000x65000"),
+        (lambda: _webp_declaring(16000, 16000), "declares 16000x16000"),
+        (lambda: b"II*\x00" + b"\x00" * 200, "not a JPEG, PNG, WebP or BMP image"),  # TIFF: never handed to OpenCV
+        (lambda: b"\x76\x2f\x31\x01" + b"\x00" * 200, "not a JPEG, PNG, WebP or BMP image"),  # OpenEXR
+    ],
+    ids=["bmp-rle", "bmp-top-down", "jpeg", "webp", "tiff", "exr"],
+)
+def test_a_decompression_bomb_in_any_format_is_refused_before_decoding(tmp_path, make, words):
+    import resource
+    import time
+
+    path = tmp_path / "bomb.jpg"
+    path.write_bytes(make())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    with pytest.raises(ImageError) as err:
+        load_image(path)
+    assert words in str(err.value) and str(path) in str(err.value)
+    assert time.monotonic() - start < 1.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB: nothing was decoded
+
+
+def test_opencv_itself_refuses_oversized_images(tmp_path):
+    """The second line of defence: importing livecam sets OpenCV's own pixel cap before OpenCV decodes anything."""
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "bomb.bmp"
+    bomb.write_bytes(_bmp_rle_bomb(15000, 15000))
+    code = (
+        "import livecam, cv2, numpy as np, sys\n"
+        "try:\n"
+        f"    image = cv2.imdecode(np.fromfile({str(bomb)!r}, np.uint8), cv2.IMREAD_COLOR)\n"
+        "except cv2.error:\n"
+        "    image = None\n"
+        "sys.exit(0 if image is None else 1)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_detection_on_a_huge_blank_photo_is_bounded_and_explicit_flags_mean_no_fallback(tmp_path, monkeypatch):
+    """A blank 2000x2000 photo cost 27 s and 4.4 GB (upsample 1, then 2, then the CNN on all of it);
+    `--detector hog --upsample 0` still ran the CNN."""
+    from livecam.cli import main
+    from livecam.faces import CNN_MAX_PIXELS, STILL_DETECT_PIXELS, FaceEngine
+
+    blank = tmp_path / "blank.jpg"
+    cv2.imwrite(str(blank), np.full((2000, 2000, 3), 128, np.uint8))
+    seen: list[tuple[str, int, int]] = []
+    real = FaceEngine.detect
+
+    def spy(self, rgb, upsample=0, detector=None):
+        seen.append((detector or self.detector, upsample, rgb.shape[0] * rgb.shape[1] * 4**upsample))
+        return real(self, rgb, upsample, detector)
+
+    monkeypatch.setattr(FaceEngine, "detect", spy)
+    assert main(["encode", str(blank)]) == 0
+    assert seen and all(px <= (CNN_MAX_PIXELS if d == "cnn" else STILL_DETECT_PIXELS) for d, _, px in seen), seen
+    assert [d for d, _, _ in seen].count("cnn") == 1
+    seen.clear()
+    assert main(["encode", str(blank), "--detector", "hog", "--upsample", "0"]) == 0
+    assert seen == [("hog", 0, 2000 * 2000)]
