@@ -3,15 +3,22 @@
 Layout: `known_faces/<Name>/*.jpg` (many photos per person) or
 `known_faces/<Name>.jpg`. Encodings are cached in
 `known_faces/.livecam-cache.npz`, keyed per photo by (relative path, size,
-mtime), so that only new or changed photos are encoded. The cache carries a
-format version and a checksum; anything that does not verify is rebuilt.
+mtime), so that only new or changed photos are encoded. The cache is sealed
+with a MAC whose key is not in the gallery (`state.py`): a cache someone else
+wrote, or edited, does not verify. It is read as the untrusted file it is: a
+regular file, stored members of bounded size, arrays of the right shapes and
+finite values; anything else is rebuilt from the photos.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import logging
+import os
+import stat
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,13 +28,16 @@ from .batch import EngineSettings, FileResult, encode_files
 from .faces import EMBEDDING_SIZE, Face, FaceEngine
 from .images import is_image_path
 from .matching import Matcher
+from .state import StateError, cache_key, seal
 from .storage import atomic_write_bytes, ensure_private_dir
 
 log = logging.getLogger(__name__)
 
 CACHE_NAME = ".livecam-cache.npz"
 CACHE_FORMAT = "livecam-gallery"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: sealed with the state key
+MAX_CACHE_BYTES = 128 << 20  # ~100,000 photos; a bigger "cache" is not ours
+_MEMBERS = ("format", "version", "settings", "paths", "sizes", "mtimes", "encodings", "reasons", "mac")
 # A photo with several faces is used only when its largest face is at least
 # this many times the area of the next: then it is clearly the subject.
 DOMINANT_AREA_RATIO = 2.0
@@ -110,14 +120,19 @@ class _CacheEntry:
     reason: str
 
 
-def _checksum(arrays: dict[str, np.ndarray]) -> str:
+def _digest(arrays: dict[str, np.ndarray]) -> bytes:
     h = hashlib.sha256()
     for key in sorted(arrays):
         a = np.ascontiguousarray(arrays[key])
         h.update(key.encode())
         h.update(str(a.dtype).encode() + str(a.shape).encode())
         h.update(a.tobytes())
-    return h.hexdigest()
+    return h.digest()
+
+
+def _mac(key: bytes, folder: Path, arrays: dict[str, np.ndarray]) -> str:
+    # the gallery's own path is sealed in: a cache copied from another gallery does not verify
+    return seal(key, str(folder.resolve()).encode(), _digest(arrays))
 
 
 def _settings_tag(settings: EngineSettings) -> str:
@@ -127,34 +142,91 @@ def _settings_tag(settings: EngineSettings) -> str:
 
 
 def read_cache(path: Path, settings: EngineSettings) -> dict[str, _CacheEntry]:
-    """The cache's entries; empty (with a warning) if missing, foreign, edited or truncated."""
-    if not path.exists():
+    """The cache's entries; empty (with a warning) if missing, foreign, edited, damaged or not ours."""
+    try:
+        key = cache_key(create=False)
+    except StateError as exc:
+        log.warning("%s; gallery cache not used", exc)
+        return {}
+    if key is None:
+        return {}  # no key yet: nothing written before can be trusted
+    try:
+        arrays = _read_members(path)
+    except FileNotFoundError:
+        return {}
+    except Exception as exc:  # noqa: BLE001 - any damage at all means: rebuild
+        log.warning("%s: gallery cache not used (%s); rebuilding it", path, _one_line(exc))
         return {}
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        stored = str(arrays.pop("checksum"))
+        stored = str(arrays.pop("mac"))
         if str(arrays["format"]) != CACHE_FORMAT or int(arrays["version"]) != CACHE_VERSION:
             raise ValueError("format or version differs")
-        if stored != _checksum(arrays):
-            raise ValueError("checksum does not match")
+        if not hmac.compare_digest(stored.encode(), _mac(key, path.parent, arrays).encode()):
+            raise ValueError("not sealed by this livecam (written elsewhere, or edited)")
         if str(arrays["settings"]) != _settings_tag(settings):
             log.info("encoding settings changed; re-encoding the gallery")
             return {}
         paths, sizes, mtimes = arrays["paths"], arrays["sizes"], arrays["mtimes"]
         encodings, reasons = arrays["encodings"], arrays["reasons"]
-        if encodings.shape != (len(paths), EMBEDDING_SIZE):
-            raise ValueError("encodings have the wrong shape")
-    except Exception as exc:  # any damage at all means: rebuild
-        log.warning("%s: gallery cache unreadable (%s); rebuilding it", path, str(exc).splitlines()[0])
+        n = len(paths)
+        if not (
+            paths.dtype.kind == "U"
+            and reasons.dtype.kind == "U"
+            and sizes.dtype.kind == "i"
+            and mtimes.dtype.kind == "i"
+            and encodings.dtype == np.float32
+            and paths.shape == sizes.shape == mtimes.shape == reasons.shape == (n,)
+            and encodings.shape == (n, EMBEDDING_SIZE)
+        ):
+            raise ValueError("arrays of the wrong type or shape")
+        if not np.isfinite(encodings).all():
+            raise ValueError("encodings that are not finite")
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%s: gallery cache not used (%s); rebuilding it", path, _one_line(exc))
         return {}
     return {
-        str(p): _CacheEntry(int(s), int(m), None if r else e.astype(np.float32), str(r))
+        str(p): _CacheEntry(int(s), int(m), None if r else e.copy(), str(r))
         for p, s, m, e, r in zip(paths, sizes, mtimes, encodings, reasons, strict=True)
     }
 
 
+def _read_members(path: Path) -> dict[str, np.ndarray]:
+    """The cache's arrays, read as an untrusted file: a regular file (a FIFO would hang start-up),
+    stored (not deflated: a few hundred KB can inflate to GBs) members of bounded size, no pickles."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size > MAX_CACHE_BYTES:
+            raise ValueError(f"larger than {MAX_CACHE_BYTES >> 20} MB")
+        with zipfile.ZipFile(f) as zf:
+            infos = zf.infolist()
+            names = sorted(i.filename for i in infos)
+            if names != sorted(f"{m}.npy" for m in _MEMBERS):
+                raise ValueError("unexpected members")
+            if sum(i.file_size for i in infos) > MAX_CACHE_BYTES or any(
+                i.compress_type != zipfile.ZIP_STORED for i in infos
+            ):
+                raise ValueError("compressed or oversized members")
+            arrays = {}
+            for info in infos:
+                with zf.open(info) as member:
+                    arrays[info.filename.removesuffix(".npy")] = np.lib.format.read_array(member, allow_pickle=False)
+            return arrays
+
+
+def _one_line(exc: BaseException) -> str:
+    return (" ".join(str(exc).split()) or type(exc).__name__)[:160]
+
+
 def write_cache(path: Path, entries: dict[str, _CacheEntry], settings: EngineSettings) -> None:
+    try:
+        key = cache_key(create=True)
+    except StateError as exc:
+        log.warning("%s; gallery cache not written (photos are encoded at every start)", exc)
+        return
+    assert key is not None
     keys = sorted(entries)
     zero = np.zeros(EMBEDDING_SIZE, np.float32)
     arrays = {
@@ -169,10 +241,10 @@ def write_cache(path: Path, entries: dict[str, _CacheEntry], settings: EngineSet
         ).reshape(-1, EMBEDDING_SIZE),
         "reasons": np.array([entries[k].reason for k in keys], dtype=str).reshape(-1),
     }
-    arrays["checksum"] = np.array(_checksum(arrays))
+    ensure_private_dir(path.parent)
+    arrays["mac"] = np.array(_mac(key, path.parent, arrays))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    ensure_private_dir(path.parent)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-write
         stale.unlink(missing_ok=True)
     atomic_write_bytes(path, buf.getvalue())

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# livecam's state (the key that seals gallery caches) of the tests, not of the user running them;
+# subprocesses inherit it
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="livecam-test-state-")
 
 
 def data_dir() -> Path:

@@ -119,3 +119,166 @@ def test_scan_skips_hidden_and_symlinked_folders(tmp_path, make_gallery):
 def test_missing_folder_is_an_empty_gallery(tmp_path, engine):
     g = load(tmp_path / "nothing", engine)
     assert len(g) == 0 and g.names == []
+
+
+# --- the cache is sealed, and read as the untrusted file it is (issue 10) ---
+
+
+def _members(cache) -> dict:
+    with np.load(cache, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def _reseal(cache, arrays: dict) -> None:
+    """Write `arrays` as a cache sealed with the current key: what livecam itself would trust."""
+    from livecam.gallery import _mac
+    from livecam.state import cache_key
+
+    arrays = {k: v for k, v in arrays.items() if k != "mac"}
+    arrays["mac"] = np.array(_mac(cache_key(), cache.parent, arrays))
+    np.savez(cache, **arrays)
+
+
+def test_a_cache_written_with_another_key_is_not_trusted(make_gallery, engine, monkeypatch, tmp_path, caplog):
+    """Someone who can write into known_faces/ swaps George's and Tony's encodings and seals the
+    cache with a key of his own (the old SHA-256 checksum anyone could recompute): George's photos
+    then matched Tony_Blair. The key lives outside the gallery, so the forgery does not verify."""
+    from livecam.gallery import write_cache
+
+    root = make_gallery({"George_W_Bush": [1, 2], "Tony_Blair": [1, 2]})
+    good = load(root, engine)
+    cache = root / CACHE_NAME
+    entries = read_cache(cache, SETTINGS)
+    swapped = dict(entries)
+    for g, t in (("George_W_Bush/1.jpg", "Tony_Blair/1.jpg"), ("George_W_Bush/2.jpg", "Tony_Blair/2.jpg")):
+        swapped[g], swapped[t] = (
+            type(entries[g])(entries[g].size, entries[g].mtime_ns, entries[t].encoding, ""),
+            type(entries[t])(entries[t].size, entries[t].mtime_ns, entries[g].encoding, ""),
+        )
+    with monkeypatch.context() as m:
+        m.setenv("XDG_STATE_HOME", str(tmp_path / "attacker-state"))
+        write_cache(cache, swapped, SETTINGS)
+    with caplog.at_level(logging.WARNING):
+        g = load(root, engine)
+    assert "not sealed by this livecam" in caplog.text and g.encoded_now == 4
+    assert np.allclose(g.encodings, good.encodings, atol=1e-6)
+
+
+def test_a_cache_copied_from_another_gallery_is_not_trusted(make_gallery, engine, tmp_path, caplog):
+    root = make_gallery({"George_W_Bush": [1, 2]})
+    load(root, engine)
+    other = make_gallery({"George_W_Bush": [1, 2]}, root=tmp_path / "other")
+    shutil.copy(root / CACHE_NAME, other / CACHE_NAME)
+    with caplog.at_level(logging.WARNING):
+        assert load(other, engine).encoded_now == 2
+    assert "not sealed by this livecam" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["short-mtimes", "nan-mtimes", "nan-encodings", "2d-paths", "object-array"],
+)
+def test_a_sealed_cache_with_bad_arrays_is_rebuilt_not_a_crash(make_gallery, engine, caplog, damage):
+    """Even sealed (a bug, an old version), arrays are checked: a short array or a NaN mtime crashed every command."""
+    root = make_gallery({"George_W_Bush": [1, 2]})
+    good = load(root, engine)
+    cache = root / CACHE_NAME
+    arrays = _members(cache)
+    if damage == "short-mtimes":
+        arrays["mtimes"] = arrays["mtimes"][:1]
+    elif damage == "nan-mtimes":
+        arrays["mtimes"] = np.array([np.nan, np.nan])
+    elif damage == "nan-encodings":
+        arrays["encodings"][0, 0] = np.nan
+    elif damage == "2d-paths":
+        arrays["paths"] = arrays["paths"].reshape(1, 2)
+    else:
+        arrays["sizes"] = np.array([1, 2], dtype=object)
+    if damage == "object-array":
+        np.savez(cache, **{k: v for k, v in arrays.items()})  # cannot be sealed: savez pickles it
+    else:
+        _reseal(cache, arrays)
+    with caplog.at_level(logging.WARNING):
+        g = load(root, engine)
+    assert "gallery cache not used" in caplog.text and g.encoded_now == 2
+    assert np.allclose(g.encodings, good.encodings, atol=1e-6)
+
+
+def test_a_compressed_cache_is_refused_before_inflating(make_gallery, engine, caplog):
+    import resource
+
+    root = make_gallery({"George_W_Bush": [1]})
+    load(root, engine)
+    cache = root / CACHE_NAME
+    arrays = _members(cache)
+    arrays["reasons"] = np.zeros(100_000_000, np.uint8)  # 100 MB of zeros in a few hundred KB
+    np.savez_compressed(cache, **arrays)
+    assert cache.stat().st_size < 1_000_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with caplog.at_level(logging.WARNING):
+        assert read_cache(cache, SETTINGS) == {}
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KB
+    assert "compressed or oversized" in caplog.text
+
+
+def test_a_fifo_or_a_symlink_named_like_the_cache_is_not_read(make_gallery, engine, tmp_path):
+    import threading
+
+    root = make_gallery({"George_W_Bush": [1]})
+    cache = root / CACHE_NAME
+    os.mkfifo(cache)
+    done = threading.Event()
+    result = {}
+    threading.Thread(target=lambda: (result.update(g=load(root, engine)), done.set()), daemon=True).start()
+    assert done.wait(30), "a FIFO named like the cache hung the gallery load"
+    assert result["g"].encoded_now == 1 and stat.S_ISREG(os.lstat(cache).st_mode)  # replaced by a real cache
+    outside = tmp_path / "outside.npz"
+    shutil.copy(cache, outside)
+    cache.unlink()
+    cache.symlink_to(outside)
+    assert load(root, engine).encoded_now == 1  # not followed
+    assert not cache.is_symlink()
+
+
+def test_the_key_is_private_and_outside_the_gallery(make_gallery, engine):
+    from livecam.state import KEY_NAME, state_dir
+
+    root = make_gallery({"George_W_Bush": [1]})
+    load(root, engine)
+    key = state_dir() / KEY_NAME
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and stat.S_IMODE(state_dir().stat().st_mode) == 0o700
+    assert root not in key.parents and os.environ["XDG_STATE_HOME"] in str(key)
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blob=st.binary(max_size=2000))
+def test_property_any_bytes_as_a_cache_give_no_entries_and_no_exception(tmp_path, blob):
+    cache = tmp_path / CACHE_NAME
+    cache.write_bytes(blob)
+    assert read_cache(cache, SETTINGS) == {}
+
+
+_any_array = hnp.arrays(
+    st.sampled_from([np.int64, np.float32, np.float64, np.dtype("<U8"), np.uint8]),
+    hnp.array_shapes(min_dims=0, max_dims=2, max_side=4),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(replaced=st.dictionaries(st.sampled_from(["paths", "sizes", "mtimes", "encodings", "reasons"]), _any_array))
+def test_property_a_sealed_cache_with_any_arrays_gives_valid_entries_or_none(tmp_path, replaced):
+    from livecam.gallery import _CacheEntry, write_cache
+
+    cache = tmp_path / CACHE_NAME
+    write_cache(cache, {"A/1.jpg": _CacheEntry(10, 20, np.ones(128, np.float32), "")}, SETTINGS)
+    arrays = _members(cache)
+    arrays.update(replaced)
+    _reseal(cache, arrays)
+    entries = read_cache(cache, SETTINGS)
+    for entry in entries.values():
+        assert entry.encoding is None or (entry.encoding.shape == (128,) and np.isfinite(entry.encoding).all())

@@ -1,0 +1,89 @@
+"""livecam's own state, outside any folder it reads photos from: the key that seals the gallery cache.
+
+Anyone who can write into `known_faces/` can write a cache there too; a cache
+is trusted only if it carries a MAC made with a key that lives in the user's
+state folder (`$XDG_STATE_HOME/livecam`, by default `~/.local/state/livecam`),
+0600 in a 0700 folder. A cache built elsewhere, or edited, does not verify and
+is rebuilt from the photos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from .storage import PRIVATE_DIR, PRIVATE_FILE
+
+log = logging.getLogger(__name__)
+
+KEY_NAME = "cache-key"
+KEY_BYTES = 32
+
+
+class StateError(OSError):
+    """livecam's state folder or key cannot be used; str() is one line."""
+
+
+def state_dir() -> Path:
+    xdg = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state"
+    return base / "livecam"
+
+
+def cache_key(create: bool = True) -> bytes | None:
+    """The secret key of this user's livecam; made on first use. None if there is none and `create` is off."""
+    folder = state_dir()
+    path = folder / KEY_NAME
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        if not create:
+            return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        if folder.is_symlink() or not folder.is_dir():
+            raise StateError(f"{folder}: not a folder")
+        with contextlib.suppress(OSError):
+            os.chmod(folder, PRIVATE_DIR, follow_symlinks=False)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
+    except FileExistsError:  # another livecam made it just now
+        return _read_key(path)
+    except OSError as exc:
+        raise StateError(f"{folder}: cannot keep livecam's key there ({exc.strerror or exc})") from None
+    key = secrets.token_bytes(KEY_BYTES)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+        f.flush()
+        os.fsync(f.fileno())
+    return key
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read livecam's key ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            raise StateError(f"{path}: livecam's key must be a file of yours that only you can read (0600)")
+        key = f.read(KEY_BYTES + 1)
+    if len(key) != KEY_BYTES:
+        raise StateError(f"{path}: livecam's key is damaged (remove it: the gallery cache is then rebuilt)")
+    return key
+
+
+def seal(key: bytes, *parts: bytes) -> str:
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for part in parts:
+        mac.update(len(part).to_bytes(8, "big"))  # unambiguous: no two splits of the bytes give one MAC
+        mac.update(part)
+    return mac.hexdigest()
