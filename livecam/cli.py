@@ -30,9 +30,10 @@ from .images import ImageError, iter_image_files
 from .live import Outputs, run_loop, suggest_settings
 from .liveness import LICENCE_NOTE
 from .recognizer import Detector, EncoderError, EncoderProcess, LiveSettings, Recognizer, TrackedFace
+from .redact import redact_url
 from .reload import GalleryWatcher
 from .stopping import StopRequest
-from .storage import atomic_write_bytes
+from .storage import OutputError, atomic_write_bytes, check_output_dir, check_output_file, ensure_private_dir
 from .tracking import VotingRule
 
 log = logging.getLogger("livecam")
@@ -95,6 +96,8 @@ def cmd_encode(args: argparse.Namespace, cfg: Config) -> int:
     cfg = _apply_engine_flags(cfg, args)
     if args.format == "npy" and not args.output:
         raise UsageError("--format npy needs -o FILE.npy")
+    if args.output:
+        check_output_file(args.output)
     paths = iter_image_files([Path(p) for p in args.paths])
     workers = args.workers if args.workers is not None else cfg.workers
     failed = 0
@@ -268,6 +271,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     window = not args.no_window
     if window and not display_available()[0]:
         raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam run ...)")
+    _check_run_outputs(args, cfg)
     source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
     outputs = Outputs(
         window=window, fullscreen=args.fullscreen, record=args.record, log_json=args.log_json, debug=args.debug
@@ -275,7 +279,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     watcher = GalleryWatcher(
         cfg.known_faces, _gallery_settings(cfg), lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin)
     )
-    events = _event_sink(cfg, str(args.camera))
+    events = _event_sink(cfg, redact_url(str(args.camera)))
     with StopRequest() as stop:
         try:
             summary = run_loop(source, recognizer, detector, outputs, args.frames, watcher, events, stop)
@@ -292,6 +296,17 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     if recognizer.encoder is not None and recognizer.encoder.dropped:
         log.info("%d encoding requests dropped while the encoder was busy", recognizer.encoder.dropped)
     return stop.exit_code if stop.requested else EXIT_OK
+
+
+def _check_run_outputs(args: argparse.Namespace, cfg: Config) -> None:
+    """Every place a run writes, checked before the models load: one line and exit 2, nothing created."""
+    for path in (args.record, None if args.log_json == "-" else args.log_json, cfg.door.events_log):
+        if path:
+            check_output_file(path)
+    if cfg.door.unknown_dir is not None:
+        check_output_dir(cfg.door.unknown_dir)
+        if os.path.lexists(cfg.door.unknown_dir):
+            ensure_private_dir(cfg.door.unknown_dir)  # refuses a shared folder now, not at the first stranger
 
 
 def _event_sink(cfg: Config, source: str) -> EventSink:
@@ -357,7 +372,8 @@ def _known_faces(cfg: Config, args: argparse.Namespace) -> Path:
 
 
 def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
-    root = _known_faces(cfg, args)
+    root = check_output_dir(_known_faces(cfg, args))
+    person_folder(root, args.name)  # a name that cannot be a person's is refused before any work
     gallery_settings = _gallery_settings(cfg)
     engine = gallery_settings.build()
     gallery = load_gallery(root, gallery_settings, cfg.workers, engine)
@@ -427,7 +443,7 @@ def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
     if args.action == "remove":
         if len(args.names) != 1:
             raise UsageError("gallery remove takes one NAME")
-        n = remove_person(root, args.names[0])
+        n = remove_person(root, args.names[0], gallery_settings)
         print(f"removed {args.names[0]} ({n} photo(s))")
         return EXIT_OK
     if len(args.names) != 2:
@@ -438,6 +454,7 @@ def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
+    check_output_file(args.plot)
     root = _known_faces(cfg, args)
     gallery = load_gallery(root, _gallery_settings(cfg), cfg.workers)
     try:
@@ -597,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = load_config(Path(args.config) if args.config else None)
         return args.func(args, cfg)
-    except (UsageError, ConfigError, SourceError, EnrollError) as exc:
+    except (UsageError, ConfigError, SourceError, EnrollError, OutputError) as exc:
         print(f"livecam: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ImageError, ModelNotFoundError, EncoderError) as exc:

@@ -9,9 +9,10 @@ camera serials) dropped, and written 0600 into a 0700 folder.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import stat
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import names
 from .batch import EngineSettings
 from .faces import Face, FaceEngine
 from .gallery import CACHE_NAME, Gallery, read_cache, write_cache
-from .images import ImageError, load_image
+from .images import ImageError, is_image_path, load_image
 from .storage import atomic_write_bytes, ensure_private_dir
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,6 @@ MIN_SHARPNESS = 20.0
 MAX_YAW = 0.30  # nose offset from the eyes' midpoint, in eye distances: 0 is frontal
 MAX_ROLL_DEGREES = 25.0
 DUPLICATE_DISTANCE = 0.12  # embeddings this close are the same shot, give or take
-MAX_NAME_CHARS = 100
 
 
 class EnrollError(ValueError):
@@ -43,17 +44,10 @@ class EnrollError(ValueError):
 
 def validate_name(name: str) -> str:
     """A person's name as a folder name: any script, but never a path out of the gallery."""
-    clean = unicodedata.normalize("NFC", name).strip()
-    if not clean:
-        raise EnrollError("name is empty")
-    if clean in (".", "..") or clean.startswith("."):
-        raise EnrollError(f"name {name!r} may not start with '.'")
-    bad = [c for c in clean if c in "/\\\x00" or unicodedata.category(c).startswith("C")]
-    if bad:
-        raise EnrollError(f"name {name!r} contains a path separator or control character")
-    if len(clean) > MAX_NAME_CHARS:
-        raise EnrollError(f"name is longer than {MAX_NAME_CHARS} characters")
-    return clean
+    try:
+        return names.validate_name(name)
+    except names.NameError_ as exc:
+        raise EnrollError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -124,9 +118,11 @@ class EnrollReport:
 
 
 def person_folder(root: Path, name: str) -> Path:
-    folder = (root / validate_name(name)).resolve()
-    if folder.parent != Path(root).resolve():
-        raise EnrollError(f"name {name!r} would leave {root}")
+    """The folder of a person in the gallery; never through a symlink (with `Alice -> Bob`,
+    removing Alice deleted Bob)."""
+    folder = Path(root) / validate_name(name)
+    if folder.is_symlink():
+        raise EnrollError(f"{folder}: is a symbolic link; livecam does not enroll into, or delete through, links")
     return folder
 
 
@@ -190,19 +186,36 @@ def lookalikes(gallery: Gallery, name: str, encodings: np.ndarray, threshold: fl
 
 
 # -- gallery housekeeping ---------------------------------------------------------------------
-def remove_person(root: Path, name: str) -> int:
-    """Delete a person's photos; returns how many were removed."""
+def remove_person(root: Path, name: str, settings: EngineSettings | None = None) -> int:
+    """Delete a person's photos (their folder, or `<Name>.<image suffix>` files: never another
+    person's `<Name>.Other.jpg`) and their encodings from the cache; returns how many were removed."""
     folder = person_folder(root, name)
-    singles = [p for p in Path(root).glob(f"{glob_escape(folder.name)}.*") if p.is_file()]
+    singles = [
+        p
+        for p in Path(root).iterdir()
+        if p.stem == folder.name and is_image_path(p) and stat.S_ISREG(os.lstat(p).st_mode)
+    ]
     if not folder.is_dir() and not singles:
         raise EnrollError(f"{name!r} is not enrolled in {root}")
     count = len(singles)
     for p in singles:
         p.unlink()
     if folder.is_dir():
-        count += sum(1 for p in folder.iterdir() if p.is_file())
-        shutil.rmtree(folder)
+        count += sum(1 for p in folder.iterdir() if p.is_file() and not p.is_symlink())
+        shutil.rmtree(folder)  # never follows links inside (it works on descriptors)
+    _purge_cache(Path(root), {p.name for p in singles}, f"{folder.name}/", settings)
     return count
+
+
+def _purge_cache(root: Path, singles: set[str], prefix: str, settings: EngineSettings | None) -> None:
+    """Drop the removed person's encodings from the cache now, not at the next load."""
+    cache = root / CACHE_NAME
+    entries = read_cache(cache, settings or EngineSettings())
+    kept = {k: v for k, v in entries.items() if not (k.startswith(prefix) or k in singles)}
+    if entries and len(kept) != len(entries):
+        write_cache(cache, kept, settings or EngineSettings())
+    elif not entries and cache.exists():
+        cache.unlink()  # not readable with these settings: it may hold the person; it is rebuilt on the next load
 
 
 def rename_person(root: Path, old: str, new: str, settings: EngineSettings) -> None:
@@ -220,10 +233,6 @@ def rename_person(root: Path, old: str, new: str, settings: EngineSettings) -> N
         prefix_old, prefix_new = f"{src.name}/", f"{dst.name}/"
         moved = {(prefix_new + k[len(prefix_old) :] if k.startswith(prefix_old) else k): v for k, v in entries.items()}
         write_cache(cache, moved, settings)
-
-
-def glob_escape(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 # -- enrollment in front of a camera -----------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
+import secrets
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -26,8 +26,9 @@ import numpy as np
 
 from .actions import ActionRunner
 from .faces import face_distance
+from .images import MAX_FILE_BYTES
 from .recognizer import SAME_FACE_DISTANCE, FrameResult, TrackUpdate
-from .storage import atomic_write_bytes, ensure_private_dir
+from .storage import atomic_write_bytes, ensure_private_dir, open_private, read_regular
 from .tracking import UNKNOWN
 
 log = logging.getLogger(__name__)
@@ -170,14 +171,11 @@ class DoorPolicy:
 
 
 class AuditLog:
-    """Append-only JSON lines, 0600; each line flushed as it is written."""
+    """Append-only JSON lines, 0600 (made so even if the file was there with another mode), never
+    written through a symlink; each line flushed as it is written."""
 
     def __init__(self, path: Path) -> None:
-        path = Path(path)
-        if not path.parent.exists():
-            ensure_private_dir(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._file = os.fdopen(fd, "a", encoding="utf-8")
+        self._file = os.fdopen(open_private(path, append=True), "a", encoding="utf-8")
 
     def write(self, event: Event) -> None:
         self._file.write(event.to_json() + "\n")
@@ -194,8 +192,10 @@ class UnknownStore:
         self.folder = Path(folder)
 
     def save(self, crop: np.ndarray, track: int, when: datetime) -> Path:
+        """Save a crop under a name no other run can take (two runs at once once shared names,
+        and audit records pointed at the other person's face)."""
         ensure_private_dir(self.folder)
-        path = self.folder / f"{when:%Y%m%d-%H%M%S}-t{track}.jpg"
+        path = self.folder / f"{when:%Y%m%d-%H%M%S-%f}-t{track}-{secrets.token_hex(3)}.jpg"
         ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
         if ok:
             atomic_write_bytes(path, data.tobytes())
@@ -204,11 +204,11 @@ class UnknownStore:
     def list(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        return sorted(p for p in self.folder.glob("*.jpg") if p.is_file())
+        return sorted(p for p in self.folder.glob("*.jpg") if not p.is_symlink() and p.is_file())
 
     def find(self, visitor_id: str) -> Path:
         path = self.folder / f"{visitor_id}.jpg"
-        if "/" in visitor_id or not path.is_file():
+        if "/" in visitor_id or "\0" in visitor_id or path.is_symlink() or not path.is_file():
             raise FileNotFoundError(f"no unknown visitor {visitor_id!r} in {self.folder}")
         return path
 
@@ -223,13 +223,20 @@ class UnknownStore:
 
 
 def promote(store: UnknownStore, visitor_id: str, person_folder: Path) -> Path:
-    """Move an unknown visitor's crop into the gallery as a photo of a person."""
+    """Move an unknown visitor's crop into the gallery as a photo of a person.
+
+    Copied by content, never through a link: a symlink named like a crop made
+    `promote` chmod its target outside the folder."""
     src = store.find(visitor_id)
+    try:
+        data = read_regular(src, MAX_FILE_BYTES)
+    except OSError as exc:
+        raise FileNotFoundError(f"{src}: not a crop livecam saved ({exc.strerror or 'not a regular file'})") from None
     ensure_private_dir(person_folder.parent)
     ensure_private_dir(person_folder)
     dest = person_folder / src.name
-    shutil.move(str(src), dest)
-    os.chmod(dest, 0o600)
+    atomic_write_bytes(dest, data)
+    src.unlink()
     return dest
 
 

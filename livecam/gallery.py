@@ -28,6 +28,7 @@ from .batch import EngineSettings, FileResult, encode_files
 from .faces import EMBEDDING_SIZE, Face, FaceEngine
 from .images import is_image_path
 from .matching import Matcher
+from .names import NameError_, validate_name
 from .state import StateError, cache_key, seal
 from .storage import atomic_write_bytes, ensure_private_dir
 
@@ -77,7 +78,13 @@ class Gallery:
 
 
 def scan_photos(root: Path) -> list[Photo]:
-    """Every gallery photo under `root`, sorted; hidden files and symlinked folders skipped."""
+    """Every gallery photo under `root`, sorted.
+
+    Skipped: hidden files, anything that is a symlink (a link to a photo outside
+    the gallery, or to /etc/shadow, would be read and enrolled), anything that is
+    not a regular file, and folders or files whose name cannot be a person's
+    (a newline, "unknown", too long: `names.validate_name`), each with a warning.
+    """
     root = Path(root)
     photos: list[Photo] = []
     if not root.is_dir():
@@ -85,17 +92,38 @@ def scan_photos(root: Path) -> list[Photo]:
     for entry in sorted(root.iterdir()):
         if entry.name.startswith("."):
             continue
-        if entry.is_dir() and not entry.is_symlink():
+        if entry.is_symlink():
+            log.warning("%s: skipped: a symbolic link (the gallery holds real files only)", _shown(entry))
+            continue
+        is_dir = entry.is_dir()
+        if not is_dir and not is_image_path(entry):
+            continue
+        try:
+            name = validate_name(entry.name if is_dir else entry.stem)
+        except NameError_ as exc:
+            log.warning("%s: skipped: %s", _shown(entry), exc)
+            continue
+        if is_dir:
             for f in sorted(entry.iterdir()):
-                if not f.name.startswith(".") and is_image_path(f) and f.is_file():
-                    photos.append(_photo(root, entry.name, f))
-        elif entry.is_file() and is_image_path(entry):
-            photos.append(_photo(root, entry.stem, entry))
+                if f.name.startswith(".") or not is_image_path(f):
+                    continue
+                if f.is_symlink() or not f.is_file():
+                    log.warning("%s: skipped: not a regular file (symbolic links are not followed)", _shown(f))
+                    continue
+                photos.append(_photo(root, name, f))
+        elif entry.is_file():
+            photos.append(_photo(root, name, entry))
     return photos
 
 
+def _shown(path: Path) -> str:
+    """A path for a log line: control characters escaped, so a file name cannot forge a line."""
+    text = str(path)
+    return text if text.isprintable() else ascii(text)
+
+
 def _photo(root: Path, name: str, path: Path) -> Photo:
-    st = path.stat()
+    st = path.lstat()
     return Photo(name, path, path.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns)
 
 
@@ -273,7 +301,9 @@ def load_gallery(
             todo.append(photo)
     if todo:
         log.info("encoding %d new or changed gallery photos", len(todo))
-        results: list[FileResult] = list(encode_files([p.path for p in todo], settings, workers, engine))
+        results: list[FileResult] = list(
+            encode_files([p.path for p in todo], settings, workers, engine, follow_symlinks=False)
+        )
         for photo, result in zip(todo, results, strict=True):
             if result.error:
                 reason = result.error.removeprefix(f"{photo.path}: ")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 import cv2
@@ -98,19 +100,31 @@ def declared_size(data: bytes, name: str | os.PathLike = "<bytes>") -> tuple[int
     raise ImageError(f"{name}: not a JPEG, PNG, WebP or BMP image")
 
 
-def read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path, follow_symlinks: bool = True) -> bytes:
+    """A photo's bytes: a regular file (a FIFO or a device is never waited on) of at most MAX_FILE_BYTES."""
     path = Path(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        if path.is_dir():
-            raise ImageError(f"{path}: is a directory, not an image")
-        size = path.stat().st_size
-        if size == 0:
-            raise ImageError(f"{path}: empty file")
-        if size > MAX_FILE_BYTES:
-            raise ImageError(f"{path}: file too large ({size} bytes)")
-        return path.read_bytes()
+        fd = os.open(path, flags)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageError(f"{path}: is a symbolic link (not followed here)") from None
         raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise ImageError(
+            f"{path}: {'is a directory, not an image' if stat.S_ISDIR(st.st_mode) else 'not a regular file'}"
+        )
+    with os.fdopen(fd, "rb") as f:
+        if st.st_size == 0:
+            raise ImageError(f"{path}: empty file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ImageError(f"{path}: file too large ({st.st_size} bytes)")
+        try:
+            return f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def decode_image(data: bytes, name: str | os.PathLike = "<bytes>") -> np.ndarray:

@@ -38,7 +38,7 @@ from .faces import Box
 from .recognizer import Detector, FrameResult, Recognizer
 from .reload import GalleryWatcher
 from .stopping import StopRequest
-from .storage import ensure_private_dir
+from .storage import ensure_private_dir, open_private
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class JsonLog:
             self._file: IO[str] = sys.stdout
             self._close = False
         else:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # names are personal data
+            fd = open_private(target)  # names are personal data: 0600, never through a link
             self._file = os.fdopen(fd, "w", encoding="utf-8")
             self._close = True
 
@@ -330,11 +330,12 @@ def _stats_lines(times: StageTimes, frames: int, started: float) -> list[str]:
 
 
 def _open_writer(path: str, image: np.ndarray, fps: float) -> cv2.VideoWriter:
+    # OpenCV opens the file by name: make it first, 0600 and never through a link, then let it write there
+    os.close(open_private(path))
     h, w = image.shape[:2]
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():
         raise OSError(f"{path}: cannot write video")
-    os.chmod(path, 0o600)
     return writer
 
 

@@ -59,6 +59,7 @@ def test_run_writes_audit_log_and_runs_actions(tmp_path, data, make_gallery):
     script = tmp_path / "open-door.py"
     script.write_text("import os, sys\nopen(sys.argv[1], 'a').write(os.environ['LIVECAM_NAME'] + '\\n')\n")
     config = tmp_path / "config.yaml"
+    (tmp_path / "audit").mkdir()  # livecam creates no folder the user did not name
     config.write_text(
         f"known_faces: {root}\n"
         "door:\n  events_log: audit/events.jsonl\n"
