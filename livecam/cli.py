@@ -23,7 +23,7 @@ from .capture import SourceError, open_source
 from .check import display_available
 from .config import Config, ConfigError, load_config, override
 from .enroll import EnrollError, enroll_from_source, enroll_images, person_folder, remove_person, rename_person
-from .events import AuditLog, DoorPolicy, EventSink, UnknownStore, promote
+from .events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, promote
 from .faces import DETECTORS, Face, ModelNotFoundError
 from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
@@ -37,6 +37,8 @@ from .storage import OutputError, atomic_write_bytes, check_output_dir, check_ou
 from .tracking import VotingRule
 
 log = logging.getLogger("livecam")
+
+ENROLL_TIMEOUT_S = 120.0  # `enroll --camera`: time to get the shots asked for
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -230,6 +232,7 @@ def _live_settings(cfg: Config) -> LiveSettings:
         detect_every=cfg.live.detect_every,
         recheck_seconds=cfg.live.recheck_seconds,
         max_encodes_per_frame=cfg.live.max_encodes_per_frame,
+        max_faces=cfg.live.max_faces,
         voting=VotingRule(v.window, v.agree, v.instant_distance, v.unknown_after),
         liveness=cfg.door.liveness == "blink",
         unknown_wait_seconds=cfg.door.unknown_wait_seconds,
@@ -323,7 +326,8 @@ def _event_sink(cfg: Config, source: str) -> EventSink:
         DoorPolicy(door.min_agree, door.cooldown_seconds, door.unknown_wait_seconds),
         AuditLog(door.events_log) if door.events_log else None,
         runner,
-        UnknownStore(door.unknown_dir) if door.unknown_dir else None,
+        UnknownStore(door.unknown_dir, door.unknown_crops_per_minute) if door.unknown_dir else None,
+        Retention(door.unknown_keep_days, door.unknown_keep_count, door.events_keep_days),
     )
 
 
@@ -390,6 +394,11 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
         print(f"accepted {src} -> {dest}")
     for src, reason in report.rejected:
         print(f"rejected {src}: {reason}")
+    if report.timed_out:
+        log.warning(
+            "enroll %s: time ran out after %.0f s with %d of %d shots", report.name, ENROLL_TIMEOUT_S,
+            len(report.accepted), args.count,
+        )  # fmt: skip
     for person, distance in report.lookalikes:
         log.warning(
             "%s looks like %s, already enrolled (distance %.3f <= %.2f): they may be confused",
@@ -421,7 +430,9 @@ def _enroll_camera(args: argparse.Namespace, cfg: Config, root: Path, engine, ga
             return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
 
     try:
-        return enroll_from_source(root, args.name, source, engine, args.count, show, gallery, cfg.matching.threshold)
+        return enroll_from_source(
+            root, args.name, source, engine, args.count, show, gallery, cfg.matching.threshold, ENROLL_TIMEOUT_S
+        )
     finally:
         source.close()
         if window:

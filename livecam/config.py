@@ -73,6 +73,7 @@ class LiveConfig:
     detect_every: int = _opt(4, lo=1, hi=60)
     recheck_seconds: float = _opt(2.0, lo=0.1, hi=3600.0)
     max_encodes_per_frame: int = _opt(2, lo=1, hi=32)
+    max_faces: int = _opt(10, lo=1, hi=100)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,11 @@ class DoorConfig:
     unknown_wait_seconds: float = _opt(3.0, lo=0.0, hi=3600.0)
     unknown_dir: Path | None = _opt(Path("unknown"))
     liveness: str = _opt("none", choices=("none", "blink"))
+    # Retention (biometric data is kept no longer than it is useful): applied at start and daily.
+    unknown_keep_days: float | None = _opt(30.0, lo=0.01, hi=36500.0)
+    unknown_keep_count: int | None = _opt(500, lo=1, hi=1_000_000)
+    unknown_crops_per_minute: int = _opt(10, lo=1, hi=10_000)
+    events_keep_days: float | None = _opt(365.0, lo=0.01, hi=36500.0)
 
 
 @dataclass(frozen=True)

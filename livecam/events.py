@@ -18,7 +18,7 @@ import os
 import secrets
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
@@ -175,25 +175,69 @@ class AuditLog:
     written through a symlink; each line flushed as it is written."""
 
     def __init__(self, path: Path) -> None:
-        self._file = os.fdopen(open_private(path, append=True), "a", encoding="utf-8")
+        self.path = Path(path)
+        self._file = self._open()
+
+    def _open(self):
+        return os.fdopen(open_private(self.path, append=True), "a", encoding="utf-8")
 
     def write(self, event: Event) -> None:
         self._file.write(event.to_json() + "\n")
         self._file.flush()
 
+    def prune(self, keep_days: float, now: datetime | None = None) -> int:
+        """Drop lines older than `keep_days` (rewritten atomically, then reopened); returns how many."""
+        cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=keep_days)
+        self._file.close()
+        try:
+            lines = read_regular(self.path, MAX_AUDIT_BYTES).decode("utf-8", "replace").splitlines(keepends=True)
+            kept = [line for line in lines if not _older(line, cutoff)]
+            if len(kept) != len(lines):
+                atomic_write_bytes(self.path, "".join(kept).encode("utf-8"))
+            return len(lines) - len(kept)
+        except OSError as exc:
+            log.warning("%s: cannot apply retention (%s)", self.path, exc)
+            return 0
+        finally:
+            self._file = self._open()
+
     def close(self) -> None:
         self._file.close()
+
+
+MAX_AUDIT_BYTES = 512 << 20  # retention reads the whole log; a bigger one is left as it is (and logged)
+
+
+def _older(line: str, cutoff: datetime) -> bool:
+    try:
+        when = datetime.fromisoformat(json.loads(line)["time"])
+    except (ValueError, KeyError, TypeError):
+        return False  # not ours to judge: kept
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when < cutoff
 
 
 class UnknownStore:
     """Best face crops of strangers, for `livecam unknown list | promote | purge`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, per_minute: int = 10) -> None:
         self.folder = Path(folder)
+        self.per_minute = per_minute
+        self.refused = 0  # crops not saved: over the rate
+        self._saved_at: list[float] = []  # monotonic times of the last minute's saves
 
-    def save(self, crop: np.ndarray, track: int, when: datetime) -> Path:
+    def save(self, crop: np.ndarray, track: int, when: datetime) -> Path | None:
         """Save a crop under a name no other run can take (two runs at once once shared names,
-        and audit records pointed at the other person's face)."""
+        and audit records pointed at the other person's face). None over `per_minute`
+        crops a minute: a crowd saved 43 crops in 2 s."""
+        now = time.monotonic()
+        self._saved_at = [t for t in self._saved_at if now - t < 60]
+        if len(self._saved_at) >= self.per_minute:
+            self.refused += 1
+            log.warning("unknown crops: %d this minute already; track %d's is not saved", self.per_minute, track)
+            return None
+        self._saved_at.append(now)
         ensure_private_dir(self.folder)
         path = self.folder / f"{when:%Y%m%d-%H%M%S-%f}-t{track}-{secrets.token_hex(3)}.jpg"
         ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -212,14 +256,15 @@ class UnknownStore:
             raise FileNotFoundError(f"no unknown visitor {visitor_id!r} in {self.folder}")
         return path
 
-    def purge(self, older_than_days: float, now: float | None = None) -> int:
-        cutoff = (now or time.time()) - older_than_days * 86400
-        removed = 0
-        for p in self.list():
-            if p.stat().st_mtime < cutoff:
-                p.unlink()
-                removed += 1
-        return removed
+    def purge(self, older_than_days: float | None, now: float | None = None, keep_count: int | None = None) -> int:
+        """Delete crops older than `older_than_days`, then all but the newest `keep_count`."""
+        cutoff = (now or time.time()) - (older_than_days or 0) * 86400
+        crops = sorted(((p.lstat().st_mtime, p) for p in self.list()), reverse=True)  # newest first
+        doomed = [p for i, (mtime, p) in enumerate(crops) if (older_than_days is not None and mtime < cutoff)
+                  or (keep_count is not None and i >= keep_count)]  # fmt: skip
+        for p in doomed:
+            p.unlink(missing_ok=True)
+        return len(doomed)
 
 
 def promote(store: UnknownStore, visitor_id: str, person_folder: Path) -> Path:
@@ -240,6 +285,18 @@ def promote(store: UnknownStore, visitor_id: str, person_folder: Path) -> Path:
     return dest
 
 
+HOUSEKEEPING_SECONDS = 86400.0
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long biometric traces are kept (None: for ever)."""
+
+    unknown_keep_days: float | None = None
+    unknown_keep_count: int | None = None
+    events_keep_days: float | None = None
+
+
 class EventSink:
     """Everything that happens when a track's standing changes, wired for the live loop."""
 
@@ -250,16 +307,34 @@ class EventSink:
         audit: AuditLog | None,
         actions: ActionRunner | None,
         unknown: UnknownStore | None,
+        retention: Retention | None = None,
     ) -> None:
         self.source = source
         self.policy = policy
         self.audit = audit
         self.actions = actions
         self.unknown = unknown
+        self.retention = retention or Retention()
         self.events: list[Event] = []
+        self._next_housekeeping = 0.0  # wall clock
 
     def handle(self, result: FrameResult) -> None:
         self.take(result.updates, result.frame.t)
+        if time.time() >= self._next_housekeeping:
+            self.housekeeping()
+
+    def housekeeping(self) -> None:
+        """Apply retention now (at start, then once a day of a long run)."""
+        self._next_housekeeping = time.time() + HOUSEKEEPING_SECONDS
+        r = self.retention
+        if self.unknown is not None and (r.unknown_keep_days is not None or r.unknown_keep_count is not None):
+            removed = self.unknown.purge(r.unknown_keep_days, keep_count=r.unknown_keep_count)
+            if removed:
+                log.info("retention: deleted %d unknown visitor crop(s)", removed)
+        if self.audit is not None and r.events_keep_days is not None:
+            dropped = self.audit.prune(r.events_keep_days)
+            if dropped:
+                log.info("retention: dropped %d audit log line(s) older than %g days", dropped, r.events_keep_days)
 
     def take(self, updates: list[TrackUpdate], now: float, final: bool = False) -> None:
         """Track updates in, events out; `final`: the run ends, waiting unknowns are decided now."""
@@ -273,7 +348,8 @@ class EventSink:
         now = datetime.now(timezone.utc)
         snapshot = None
         if kind == "unknown" and self.unknown is not None and update.crop is not None:
-            snapshot = str(self.unknown.save(update.crop, update.track, now))
+            saved = self.unknown.save(update.crop, update.track, now)
+            snapshot = None if saved is None else str(saved)
         event = Event(
             kind,
             now.isoformat(timespec="milliseconds"),

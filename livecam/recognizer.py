@@ -74,6 +74,7 @@ class LiveSettings:
     detect_every: int = 4
     recheck_seconds: float = 2.0
     max_encodes_per_frame: int = 2
+    max_faces: int = 10
     voting: VotingRule = field(default_factory=VotingRule)
     liveness: bool = False  # blink liveness (68 landmarks per named face per frame until it blinks)
     unknown_wait_seconds: float = 3.0  # door.unknown_wait_seconds: unknown faces are looked at more often meanwhile
@@ -168,7 +169,7 @@ class Recognizer:
         self.settings = settings
         self.recheck_frames = max(1, round(settings.recheck_seconds * fps))
         self.fps = fps
-        self.tracker = Tracker()
+        self.tracker = Tracker(settings.max_faces)
         self._updates: list[TrackUpdate] = []
         self._ended: list[Track] = []
         self._t = 0.0
@@ -316,8 +317,9 @@ class Recognizer:
         due = [t for t in self.tracker.tracks if not t.pending and self._due(t, frame.index) and _inside(t.box, h, w)]
         if not due:
             return 0
-        # doubted tracks first, then undecided ones, then those waiting longest
-        due.sort(key=lambda t: (not t.doubt, t.name is not None, t.last_encoded))
+        # doubted tracks first, then faces never encoded (a fair share: a crowd's newcomers are not
+        # starved by faces already looked at), then undecided ones, then those waiting longest
+        due.sort(key=lambda t: (not t.doubt, bool(t.encodings), t.name is not None, t.last_encoded))
         due = due[: self.settings.max_encodes_per_frame]
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
         chips = self.engine.chips(rgb, [t.box for t in due])

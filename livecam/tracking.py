@@ -193,7 +193,9 @@ class Tracker:
     """Associates detections with tracks, moves tracks between detections, and ends
     every track whose face may have changed (module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_tracks: int = 10) -> None:
+        self.max_tracks = max_tracks  # a crowd (78 faces) must not cost 78 tracks' work per frame
+        self.capped = 0  # detections not tracked: over max_tracks
         self.tracks: list[Track] = []
         self._prev_small: np.ndarray | None = None  # the last frame, as flow sees it
         self._prev_scene: np.ndarray | None = None
@@ -290,7 +292,11 @@ class Tracker:
             track.patch = content_patch(gray, track.box)
         ended = [t for ti, t in enumerate(self.tracks) if ti not in used_t]
         self.tracks = [t for ti, t in enumerate(self.tracks) if ti in used_t]
-        born = [self._start(d, gray, frame_index) for di, d in enumerate(detections) if di not in used_d]
+        # new faces, largest (nearest the door) first, while there is room
+        new = sorted((d for di, d in enumerate(detections) if di not in used_d), key=lambda d: d.area, reverse=True)
+        room = max(0, self.max_tracks - len(self.tracks))
+        self.capped += max(0, len(new) - room)
+        born = [self._start(d, gray, frame_index) for d in new[:room]]
         if self._prev_small is None:  # a detection before any follow(): flow starts from this frame
             self._prev_small = _flow_image(gray)[0]
         return born, ended

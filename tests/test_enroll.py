@@ -108,3 +108,40 @@ def test_enroll_from_a_camera_like_source_then_recognized(tmp_path, data, capsys
 def test_enroll_needs_photos_or_a_camera(tmp_path, capsys):
     assert main(["enroll", "X", "--known-faces", str(tmp_path / "kf")]) == 2
     assert main(["enroll", "X", "--camera", "99", "--no-window", "--known-faces", str(tmp_path / "kf")]) == 2
+
+
+def test_enroll_from_a_camera_uses_the_live_detector_and_says_when_time_ran_out(
+    tmp_path, data, capsys, caplog, monkeypatch
+):
+    """`enroll --camera` put every frame through the still-photo pipeline with its CNN fallback
+    (128 s for a 9 s clip) and ended with 2 photos and no word of its timeout."""
+    import livecam.cli as cli
+    from livecam.faces import FaceEngine
+
+    calls: list[str | None] = []
+    real = FaceEngine.detect
+
+    def spy(self, image, upsample=0, detector=None):
+        calls.append(detector)
+        return real(self, image, upsample, detector)
+
+    monkeypatch.setattr(FaceEngine, "detect", spy)
+    monkeypatch.setattr(cli, "ENROLL_TIMEOUT_S", 2.0)
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    with caplog.at_level("WARNING"):
+        code = main(
+            [
+                "enroll",
+                "Lin",
+                "--camera",
+                str(clip),
+                "--count",
+                "50",
+                "--no-window",
+                "--known-faces",
+                str(tmp_path / "kf"),
+            ]
+        )
+    assert calls and "cnn" not in calls
+    assert "time ran out after 2 s" in caplog.text and "of 50 shots" in caplog.text
+    assert code in (0, 1)

@@ -125,3 +125,96 @@ def test_strangers_are_kept_once_and_can_be_promoted_and_purged(tmp_path, data, 
     os.utime(old, (time.time() - 40 * 86400,) * 2)
     assert main(["--config", str(config), "unknown", "purge", "--older-than", "30"]) == 0
     assert not old.exists()
+
+
+# --- privacy and bounded cost (issue 10) ---
+
+
+def _crop():
+    return np.full((40, 40, 3), 128, np.uint8)
+
+
+def test_unknown_crops_have_unique_names_and_a_rate_limit(tmp_path):
+    from datetime import datetime, timezone
+
+    from livecam.events import UnknownStore
+
+    when = datetime(2026, 11, 27, 10, 0, 0, tzinfo=timezone.utc)
+    first, second = UnknownStore(tmp_path / "u", per_minute=10), UnknownStore(tmp_path / "u", per_minute=10)
+    a, b = first.save(_crop(), 1, when), second.save(_crop(), 1, when)  # two runs, same second, same track
+    assert a != b and a.is_file() and b.is_file()
+    saved = [first.save(_crop(), n, when) for n in range(2, 20)]
+    assert sum(p is not None for p in saved) == 9 and first.refused == 9  # 10 a minute, the first one included
+    assert len(list((tmp_path / "u").iterdir())) == 11
+
+
+def test_retention_deletes_old_crops_and_audit_lines_and_the_log_goes_on(tmp_path):
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from livecam.events import AuditLog, DoorPolicy, Event, EventSink, Retention, UnknownStore
+
+    store = UnknownStore(tmp_path / "u", per_minute=100)
+    now = datetime.now(timezone.utc)
+    crops = [store.save(_crop(), n, now) for n in range(6)]
+    old = time.time() - 40 * 86400
+    for p in crops[:2]:
+        os.utime(p, (old, old))
+    audit = AuditLog(tmp_path / "events.jsonl")
+    for days in (400, 200, 1):
+        audit.write(Event("unknown", (now - timedelta(days=days)).isoformat(), "cam", days, None, 0.7, 0.0))
+    sink = EventSink(
+        "cam", DoorPolicy(2, 30), audit, None, store, Retention(unknown_keep_days=30, unknown_keep_count=3,
+                                                                events_keep_days=365)
+    )  # fmt: skip
+    sink.housekeeping()
+    assert sorted(store.list()) == sorted(crops[3:])  # 2 too old, then only the newest 3
+    audit.write(Event("recognized", now.isoformat(), "cam", 9, "Ada", 0.3, 0.2))
+    audit.close()
+    lines = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [x["track"] for x in lines] == [200, 1, 9]
+    assert stat.S_IMODE((tmp_path / "events.jsonl").stat().st_mode) == 0o600
+
+
+def test_camera_credentials_never_reach_logs_errors_or_events(tmp_path, capsys, caplog, monkeypatch):
+    import socket
+    import time
+
+    import livecam.capture as capture
+    from livecam.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"rtsp://admin:s3cret@127.0.0.1:{port}/stream?token=s3cret"
+    code = main(["run", "--camera", url, "--no-window"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"127.0.0.1:{port}" in err and "s3cret" not in err
+
+    class Failing:  # a camera that cannot exist here: opens, gives one frame, then fails for ever
+        def __init__(self):
+            self.n = 0
+
+        def isOpened(self):  # noqa: N802
+            return True
+
+        def read(self):
+            self.n += 1
+            return (True, np.zeros((48, 64, 3), np.uint8)) if self.n == 1 else (False, None)
+
+        def get(self, prop):
+            return 0.0
+
+        def set(self, *args):
+            return True
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(capture, "_open_capture", lambda *a: Failing())
+    monkeypatch.setattr(capture, "BACKOFF_START_S", 0.01)
+    with caplog.at_level("DEBUG"):
+        reader = capture.open_source(url)
+        time.sleep(0.5)
+        reader.close()
+    assert "reconnect" in caplog.text and "s3cret" not in caplog.text and "admin" not in caplog.text

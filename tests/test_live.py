@@ -504,3 +504,34 @@ def test_a_killed_encoder_process_is_restarted_and_a_dying_one_given_up(data, en
                     time.sleep(0.02)
     finally:
         worker.close()
+
+
+def test_a_crowd_is_capped_to_the_largest_faces_and_each_gets_its_turn(tmp_path, data, capsys):
+    """78 tracks on a crowd frame, and new faces waited ~39 frames for a first encoding: at most
+    live.max_faces (10) are tracked, the largest first, and every one of them is decided soon."""
+    import cv2
+
+    people = sorted(p for p in (data / "identities").iterdir() if p.is_dir())[:24]
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    for i, person in enumerate(people):
+        row, col = divmod(i, 6)
+        size = 190 if row == 0 else 150  # the first row is nearer the camera
+        top, left = (0 if row == 0 else 200 + (row - 1) * 170), 10 + col * 210
+        face = cv2.resize(cv2.imread(str(person / "1.jpg")), (size, size))
+        frame[top : top + size, left : left + size] = face[: 720 - top]
+    clip = tmp_path / "crowd.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (1280, 720))
+    for _ in range(40):
+        writer.write(frame)
+    writer.release()
+    log = tmp_path / "crowd.jsonl"
+    code = main(
+        ["run", "--camera", str(clip), "--no-window", "--log-json", str(log), "--known-faces", str(tmp_path / "kf")]
+    )
+    assert code == 0
+    records = read_log(log)
+    assert max(len(r["faces"]) for r in records) == 10
+    first_row = {f["track"] for r in records for f in r["faces"] if f["box"][0] < 100}
+    assert len(first_row) >= 5  # the nearest (largest) faces are among those tracked
+    decided_by = [r["frame"] for r in records if r["faces"] and all(f["name"] is not None for f in r["faces"])]
+    assert decided_by and decided_by[0] <= 16, decided_by[:3]
