@@ -348,7 +348,11 @@ class EventSink:
         now = datetime.now(timezone.utc)
         snapshot = None
         if kind == "unknown" and self.unknown is not None and update.crop is not None:
-            saved = self.unknown.save(update.crop, update.track, now)
+            try:
+                saved = self.unknown.save(update.crop, update.track, now)
+            except OSError as exc:  # a full disk or a removed folder must not stop the door
+                log.error("unknown crop of track %d not saved: %s", update.track, exc)
+                saved = None
             snapshot = None if saved is None else str(saved)
         event = Event(
             kind,
@@ -364,7 +368,10 @@ class EventSink:
         self.events.append(event)
         log.info("event: %s %s (track %d, distance %.3f)", kind, event.name or "", event.track, event.distance)
         if self.audit is not None:
-            self.audit.write(event)
+            try:
+                self.audit.write(event)
+            except OSError as exc:
+                log.error("audit log %s: event not written (%s): %s", self.audit.path, exc, event.to_json())
         if self.actions is not None:
             self.actions.submit(event)
 
