@@ -296,7 +296,9 @@ def run_loop(
             cv2.destroyWindow(WINDOW)
     elapsed = max(fps_counter.elapsed(), 1e-9)
     stage_ms = {
-        k: times.totals[k] / max(frames, 1) for k in ("read", "detect", "track", "encode", "draw") if k in times.totals
+        k: times.totals[k] / max(frames, 1)
+        for k in ("read", "detect", "track", "encode", "liveness", "draw")
+        if k in times.totals
     }
     return Summary(
         frames,
