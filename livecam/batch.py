@@ -13,6 +13,7 @@ import numpy as np
 
 from .faces import Box, Face, FaceEngine
 from .images import ImageError, decode_image, read_bytes
+from .models import build_engine
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class EngineSettings:
     """Everything a worker needs to build its own FaceEngine (picklable by multiprocessing)."""
 
     models_dir: Path | None = None
+    model: str = "dlib"  # models.MODELS
     detector: str = "hog"
     upsample: int = 1
     max_upsample: int = 2
@@ -34,7 +36,7 @@ class EngineSettings:
     flip_average: bool = True
 
     def build(self) -> FaceEngine:
-        return FaceEngine(self.models_dir, self.detector, self.flip_average, self.jitters)
+        return build_engine(self.model, self.models_dir, self.detector, self.flip_average, self.jitters)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from .batch import EngineSettings, encode_files
 from .calibrate import calibrate, write_plot
 from .capture import SourceError, open_source
 from .check import display_available
-from .config import Config, ConfigError, load_config, override
+from .config import Config, ConfigError, load_config, override, resolved
 from .enroll import EnrollError, enroll_from_source, enroll_images, person_folder, remove_person, rename_person
 from .events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, promote
 from .faces import DETECTORS, Face, ModelNotFoundError
@@ -29,6 +29,7 @@ from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
 from .live import Outputs, run_loop, suggest_settings
 from .liveness import LICENCE_NOTE
+from .models import MODELS
 from .recognizer import Detector, EncoderError, EncoderProcess, LiveSettings, Recognizer, TrackedFace
 from .redact import redact_url
 from .reload import GalleryWatcher
@@ -56,6 +57,7 @@ class _Parser(argparse.ArgumentParser):
 def _settings(cfg: Config, flip: bool) -> EngineSettings:
     return EngineSettings(
         models_dir=cfg.models_dir,
+        model=cfg.encoding.model,
         detector=cfg.detection.detector,
         upsample=cfg.detection.upsample,
         max_upsample=max(cfg.detection.max_upsample, cfg.detection.upsample),
@@ -115,6 +117,7 @@ def cmd_encode(args: argparse.Namespace, cfg: Config) -> int:
             continue
         record = {
             "path": str(result.path),
+            "model": cfg.encoding.model,
             "faces": [_face_json(f) for f in result.faces],
             "error": result.error,
         }
@@ -124,7 +127,8 @@ def cmd_encode(args: argparse.Namespace, cfg: Config) -> int:
     if args.output:
         if args.format == "npy":
             buf = io.BytesIO()
-            np.save(buf, np.array(encodings, np.float32).reshape(-1, 128), allow_pickle=False)
+            dimension = MODELS[cfg.encoding.model].dimension
+            np.save(buf, np.array(encodings, np.float32).reshape(-1, dimension), allow_pickle=False)
             data = buf.getvalue()
         else:
             data = out.getvalue().encode("utf-8")
@@ -323,7 +327,12 @@ def _event_sink(cfg: Config, source: str) -> EventSink:
         runner = ActionRunner(actions, acts.webhook_timeout, acts.webhook_retries, acts.queue_size)
     return EventSink(
         source,
-        DoorPolicy(door.min_agree, door.cooldown_seconds, door.unknown_wait_seconds),
+        DoorPolicy(
+            door.min_agree,
+            door.cooldown_seconds,
+            door.unknown_wait_seconds,
+            same_face_distance=MODELS[cfg.encoding.model].same_face_distance,
+        ),
         AuditLog(door.events_log) if door.events_log else None,
         runner,
         UnknownStore(door.unknown_dir, door.unknown_crops_per_minute) if door.unknown_dir else None,
@@ -497,7 +506,12 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
 
 
 # -- parser ----------------------------------------------------------------------------------
+def _model_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", choices=tuple(MODELS), help="the embedder (default from config: encoding.model)")
+
+
 def _engine_flags(p: argparse.ArgumentParser) -> None:
+    _model_flag(p)
     p.add_argument("--jitters", type=int, help="random re-samplings averaged per face (slower, steadier)")
     p.add_argument("--upsample", type=int, help="HOG upsampling steps for small faces (exactly: no fallback)")
     p.add_argument("--detector", choices=DETECTORS, help="hog (fast) or cnn (robust, slow); exactly: no cnn fallback")
@@ -521,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="recognize faces live from a camera, stream or video file")
+    _model_flag(p)
     p.add_argument("--camera", default="0", help="camera index, video file or stream URL (default 0)")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.add_argument("--no-window", action="store_true", help="no window (kiosks, servers)")
@@ -536,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run, flip=None)
 
     p = sub.add_parser("bench", help="run the pipeline on a video file; per-stage costs and suggested settings")
+    _model_flag(p)
     p.add_argument("camera", metavar="SRC", help="video file")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.add_argument("--target-fps", type=float, default=30.0)
@@ -543,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench, flip=None)
 
     p = sub.add_parser("enroll", help="add photos of a person to the gallery (each one checked)")
+    _model_flag(p)
     p.add_argument("name", help="the person's name (any script; no path separators)")
     p.add_argument("images", nargs="*", help="photos of that person")
     p.add_argument("--camera", help="capture shots from this camera index, video file or stream URL")
@@ -552,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("gallery", help="list, remove or rename enrolled people")
+    _model_flag(p)
     p.add_argument("action", choices=("list", "remove", "rename"))
     p.add_argument("names", nargs="*", help="remove NAME | rename OLD NEW")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
@@ -565,15 +583,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_unknown)
 
     p = sub.add_parser("calibrate", help="distances in the gallery, a threshold for a target false-accept rate")
+    _model_flag(p)
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.add_argument("--far", type=float, default=0.001, help="target false-accept rate (default 0.001)")
     p.add_argument("--plot", default="calibration.png", help="histogram PNG (default calibration.png)")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("check", help="show versions, dlib build, models, config, display")
+    _model_flag(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("encode", help="one 128-d embedding per face in each image (JSON lines)")
+    p = sub.add_parser("encode", help="one embedding per face in each image (JSON lines; 128-d dlib, 512-d facenet)")
     p.add_argument("paths", nargs="+", help="images or folders (walked in sorted order)")
     _engine_flags(p)
     p.add_argument("--format", choices=("jsonl", "npy"), default="jsonl")
@@ -624,6 +644,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     try:
         cfg = load_config(Path(args.config) if args.config else None)
+        # the model first, then every distance left null filled in from the model's own
+        cfg = resolved(override(cfg, "encoding", model=getattr(args, "model", None)))
         return args.func(args, cfg)
     except (UsageError, ConfigError, SourceError, EnrollError, OutputError) as exc:
         print(f"livecam: error: {exc}", file=sys.stderr)

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from .models import MODELS, spec_of
+
 DEFAULT_CONFIG_FILE = Path("config.yaml")
 MAX_CONFIG_BYTES = 1 << 20  # a config is a page of settings; /dev/zero or a huge file is refused before reading it
 MAX_DEPTH = 16  # nesting deeper than any real config (ours is 3 levels)
@@ -49,15 +51,18 @@ class EncodingConfig:
     # TAR at FAR 0.1 % on LFW from 0.930 to 0.946 (README "Accuracy"). "gallery":
     # enrolled photos only (encoded once, cached); "always": every face; "never".
     flip_average: str = _opt("gallery", choices=("gallery", "always", "never"))
+    model: str = _opt("dlib", choices=tuple(MODELS))  # the embedder (models.py); each has its own thresholds
 
 
 @dataclass(frozen=True)
 class MatchingConfig:
-    threshold: float = _opt(0.45, lo=0.0, hi=2.0)
-    margin: float = _opt(0.04, lo=0.0, hi=1.0)
+    # null (the default): the model's own value (models.py: dlib 0.45 / 0.04 / 0.5, facenet 0.86 / 0.08 / 0.92);
+    # a distance means something only in its model's space.
+    threshold: float | None = _opt(None, lo=0.0, hi=2.0)
+    margin: float | None = _opt(None, lo=0.0, hi=1.0)
     # `verify` compares two photos (1:1), where a false accept has one chance,
     # not one per enrolled person: it can afford a looser threshold.
-    verify_threshold: float = _opt(0.5, lo=0.0, hi=2.0)
+    verify_threshold: float | None = _opt(None, lo=0.0, hi=2.0)
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class LiveConfig:
 class VotingConfig:
     window: int = _opt(5, lo=1, hi=50)
     agree: int = _opt(2, lo=1, hi=50)
-    instant_distance: float = _opt(0.40, lo=0.0, hi=2.0)
+    instant_distance: float | None = _opt(None, lo=0.0, hi=2.0)  # null: the model's (dlib 0.40, facenet 0.76)
     unknown_after: int = _opt(2, lo=1, hi=50)
 
 
@@ -225,12 +230,30 @@ def _check_relations(cfg: Config, where: str) -> Config:
             f"{where}: door.min_agree ({cfg.door.min_agree}) must not exceed voting.window ({cfg.voting.window}):"
             ' no "recognized" event could ever be sent'
         )
-    if cfg.voting.instant_distance > cfg.matching.threshold:
+    instant, threshold = resolved(cfg).voting.instant_distance, resolved(cfg).matching.threshold
+    if instant is not None and threshold is not None and instant > threshold:
         raise ConfigError(
-            f"{where}: voting.instant_distance ({cfg.voting.instant_distance}) must not exceed"
-            f" matching.threshold ({cfg.matching.threshold})"
+            f"{where}: voting.instant_distance ({instant}) must not exceed matching.threshold ({threshold})"
         )
     return cfg
+
+
+def resolved(cfg: Config) -> Config:
+    """`cfg` with every distance left null filled in from its model's spec: the one place that happens."""
+    spec = spec_of(cfg.encoding.model)
+    m, v = cfg.matching, cfg.voting
+    return dataclasses.replace(
+        cfg,
+        matching=dataclasses.replace(
+            m,
+            threshold=spec.threshold if m.threshold is None else m.threshold,
+            margin=spec.margin if m.margin is None else m.margin,
+            verify_threshold=spec.verify_threshold if m.verify_threshold is None else m.verify_threshold,
+        ),
+        voting=dataclasses.replace(
+            v, instant_distance=spec.instant_distance if v.instant_distance is None else v.instant_distance
+        ),
+    )
 
 
 def load_config(path: Path | None = None) -> Config:

@@ -8,6 +8,7 @@ camera serials) dropped, and written 0600 into a 0700 folder.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -23,8 +24,9 @@ import numpy as np
 from . import names
 from .batch import EngineSettings
 from .faces import Face, FaceEngine
-from .gallery import CACHE_NAME, Gallery, read_cache, write_cache
+from .gallery import Gallery, cache_path, read_cache, write_cache
 from .images import ImageError, is_image_path, load_image
+from .models import MODELS
 from .recognizer import Detector
 from .storage import atomic_write_bytes, ensure_private_dir
 
@@ -36,7 +38,6 @@ MIN_FACE_PX = 80  # smaller faces make poor references (and HOG's own limit at u
 MIN_SHARPNESS = 20.0
 MAX_YAW = 0.30  # nose offset from the eyes' midpoint, in eye distances: 0 is frontal
 MAX_ROLL_DEGREES = 25.0
-DUPLICATE_DISTANCE = 0.12  # embeddings this close are the same shot, give or take
 
 
 class EnrollError(ValueError):
@@ -116,7 +117,7 @@ def check_shot(
     if abs(roll) > MAX_ROLL_DEGREES:
         return ShotCheck(face, f"head tilted ({roll:+.0f} degrees; hold it level)")
     for other in taken:
-        if float(np.linalg.norm(other - face.encoding)) < DUPLICATE_DISTANCE:
+        if float(np.linalg.norm(other - face.encoding)) < engine.spec.duplicate_distance:
             return ShotCheck(face, "near-duplicate of a shot already taken (turn a little)")
     return ShotCheck(face, None)
 
@@ -221,14 +222,19 @@ def remove_person(root: Path, name: str, settings: EngineSettings | None = None)
 
 
 def _purge_cache(root: Path, singles: set[str], prefix: str, settings: EngineSettings | None) -> None:
-    """Drop the removed person's encodings from the cache now, not at the next load."""
-    cache = root / CACHE_NAME
-    entries = read_cache(cache, settings or EngineSettings())
-    kept = {k: v for k, v in entries.items() if not (k.startswith(prefix) or k in singles)}
-    if entries and len(kept) != len(entries):
-        write_cache(cache, kept, settings or EngineSettings())
-    elif not entries and cache.exists():
-        cache.unlink()  # not readable with these settings: it may hold the person; it is rebuilt on the next load
+    """Drop the removed person's encodings from every model's cache now, not at the next load."""
+    settings = settings or EngineSettings()
+    for model in MODELS:
+        these = dataclasses.replace(settings, model=model)
+        cache = cache_path(root, these)
+        if not os.path.lexists(cache):
+            continue
+        entries = read_cache(cache, these)
+        kept = {k: v for k, v in entries.items() if not (k.startswith(prefix) or k in singles)}
+        if entries and len(kept) != len(entries):
+            write_cache(cache, kept, these)
+        elif not entries:
+            cache.unlink()  # not readable with these settings: it may hold the person; rebuilt on the next load
 
 
 def rename_person(root: Path, old: str, new: str, settings: EngineSettings) -> None:
@@ -240,7 +246,7 @@ def rename_person(root: Path, old: str, new: str, settings: EngineSettings) -> N
         raise EnrollError(f"{new!r} is already enrolled in {root}")
     src.rename(dst)
     # carry the cached encodings over, so nothing is encoded again
-    cache = Path(root) / CACHE_NAME
+    cache = cache_path(root, settings)
     entries = read_cache(cache, settings)
     if entries:
         prefix_old, prefix_new = f"{src.name}/", f"{dst.name}/"

@@ -27,7 +27,8 @@ import numpy as np
 from .actions import ActionRunner
 from .faces import face_distance
 from .images import MAX_FILE_BYTES
-from .recognizer import SAME_FACE_DISTANCE, FrameResult, TrackUpdate
+from .models import DLIB
+from .recognizer import FrameResult, TrackUpdate
 from .storage import atomic_write_bytes, ensure_private_dir, open_private, read_regular
 from .tracking import UNKNOWN
 
@@ -72,7 +73,7 @@ class DoorPolicy:
     * "unknown" waits: a track shown as unknown gets its event only when it has
       been unknown for `unknown_wait_seconds` with `unknown_min_encodings`
       encodings, or `UNKNOWN_HOLD` seconds after it ended unnamed, and never
-      when a track of the same face (its embedding within SAME_FACE_DISTANCE)
+      when a track of the same face (its embedding within the model's same_face_distance)
       has been named meanwhile: a known person seen badly at first, or whose
       track broke, is not reported as a stranger. Unknown events of one face
       within the cooldown are one visit.
@@ -86,7 +87,9 @@ class DoorPolicy:
         cooldown_seconds: float,
         unknown_wait_seconds: float = 3.0,
         unknown_min_encodings: int = 3,
+        same_face_distance: float = DLIB.same_face_distance,
     ) -> None:
+        self.same_face = same_face_distance
         self.min_agree = min_agree
         self.cooldown = cooldown_seconds
         self.unknown_wait = unknown_wait_seconds
@@ -152,7 +155,7 @@ class DoorPolicy:
 
     def _cancel_waiting_like(self, embedding: np.ndarray) -> None:
         for track, w in list(self._waiting.items()):
-            if w.update.embedding is not None and face_distance(w.update.embedding, embedding) <= SAME_FACE_DISTANCE:
+            if w.update.embedding is not None and face_distance(w.update.embedding, embedding) <= self.same_face:
                 log.debug("track %d is not a stranger: the same face was named", track)
                 del self._waiting[track]
 
@@ -162,9 +165,9 @@ class DoorPolicy:
         e = update.embedding
         if e is None:
             return False
-        if any(face_distance(e, other) <= SAME_FACE_DISTANCE for _, other in self._named):
+        if any(face_distance(e, other) <= self.same_face for _, other in self._named):
             return True
-        if any(face_distance(e, other) <= SAME_FACE_DISTANCE for _, other in self._recent_unknown):
+        if any(face_distance(e, other) <= self.same_face for _, other in self._recent_unknown):
             return True
         self._recent_unknown.append((now, e))
         return False

@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .models import DLIB, ModelSpec
+
 log = logging.getLogger(__name__)
 
 EMBEDDING_SIZE = 128
@@ -135,12 +137,14 @@ def _rect_to_box(rect, height: int, width: int) -> Box:
 
 
 class FaceEngine:
-    """Builds dlib's models once and turns RGB images into boxes and embeddings.
+    """Builds dlib's models once and turns RGB images into boxes and embeddings (the "dlib" model).
 
     `flip_average` encodes each aligned chip and its mirror image and averages the
     two embeddings: it costs one more pass through the network and lowers the
     error rate on LFW (see README, "Accuracy").
     """
+
+    spec: ModelSpec = DLIB  # the embedder's dimension and thresholds (models.py)
 
     def __init__(
         self,

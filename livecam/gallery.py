@@ -25,16 +25,17 @@ from pathlib import Path
 import numpy as np
 
 from .batch import EngineSettings, FileResult, encode_files
-from .faces import EMBEDDING_SIZE, Face, FaceEngine
+from .faces import Face, FaceEngine
 from .images import is_image_path
 from .matching import Matcher
+from .models import spec_of
 from .names import NameError_, validate_name
 from .state import StateError, cache_key, seal
 from .storage import atomic_write_bytes, ensure_private_dir
 
 log = logging.getLogger(__name__)
 
-CACHE_NAME = ".livecam-cache.npz"
+CACHE_NAME = ".livecam-cache.npz"  # dlib's; another model's is .livecam-cache-<model>.npz (cache_path)
 CACHE_FORMAT = "livecam-gallery"
 CACHE_VERSION = 2  # 2: sealed with the state key
 MAX_CACHE_BYTES = 128 << 20  # ~100,000 photos; a bigger "cache" is not ours
@@ -166,7 +167,7 @@ def _mac(key: bytes, folder: Path, arrays: dict[str, np.ndarray]) -> str:
 def _settings_tag(settings: EngineSettings) -> str:
     # Encodings made with other settings are not comparable: a change rebuilds.
     s = settings
-    return f"{s.detector}/{s.upsample}/{s.max_upsample}/{s.cnn_fallback}/{s.jitters}/{s.flip_average}"
+    return f"{s.model}/{s.detector}/{s.upsample}/{s.max_upsample}/{s.cnn_fallback}/{s.jitters}/{s.flip_average}"
 
 
 def read_cache(path: Path, settings: EngineSettings) -> dict[str, _CacheEntry]:
@@ -204,7 +205,7 @@ def read_cache(path: Path, settings: EngineSettings) -> dict[str, _CacheEntry]:
             and mtimes.dtype.kind == "i"
             and encodings.dtype == np.float32
             and paths.shape == sizes.shape == mtimes.shape == reasons.shape == (n,)
-            and encodings.shape == (n, EMBEDDING_SIZE)
+            and encodings.shape == (n, spec_of(settings.model).dimension)
         ):
             raise ValueError("arrays of the wrong type or shape")
         if not np.isfinite(encodings).all():
@@ -256,7 +257,8 @@ def write_cache(path: Path, entries: dict[str, _CacheEntry], settings: EngineSet
         return
     assert key is not None
     keys = sorted(entries)
-    zero = np.zeros(EMBEDDING_SIZE, np.float32)
+    dimension = spec_of(settings.model).dimension
+    zero = np.zeros(dimension, np.float32)
     arrays = {
         "format": np.array(CACHE_FORMAT),
         "version": np.array(CACHE_VERSION),
@@ -266,7 +268,7 @@ def write_cache(path: Path, entries: dict[str, _CacheEntry], settings: EngineSet
         "mtimes": np.array([entries[k].mtime_ns for k in keys], np.int64),
         "encodings": np.array(
             [entries[k].encoding if entries[k].encoding is not None else zero for k in keys], np.float32
-        ).reshape(-1, EMBEDDING_SIZE),
+        ).reshape(-1, dimension),
         "reasons": np.array([entries[k].reason for k in keys], dtype=str).reshape(-1),
     }
     ensure_private_dir(path.parent)
@@ -288,9 +290,9 @@ def load_gallery(
 ) -> Gallery:
     """Scan `root`, encode only photos the cache does not know, save the cache, return the gallery."""
     root = Path(root)
-    cache_path = root / CACHE_NAME
+    cache = cache_path(root, settings)
     photos = scan_photos(root)
-    cached = read_cache(cache_path, settings) if use_cache else {}
+    cached = read_cache(cache, settings) if use_cache else {}
     entries: dict[str, _CacheEntry] = {}
     todo: list[Photo] = []
     for photo in photos:
@@ -317,18 +319,23 @@ def load_gallery(
             )
     if use_cache and (todo or set(cached) != set(entries)) and root.is_dir():
         try:
-            write_cache(cache_path, entries, settings)
+            write_cache(cache, entries, settings)
         except OSError as exc:
-            log.warning("%s: cannot write gallery cache (%s)", cache_path, exc.strerror or exc)
-    return _assemble(photos, entries, encoded_now=len(todo))
+            log.warning("%s: cannot write gallery cache (%s)", cache, exc.strerror or exc)
+    return _assemble(photos, entries, encoded_now=len(todo), dimension=spec_of(settings.model).dimension)
 
 
-def _assemble(photos: list[Photo], entries: dict[str, _CacheEntry], encoded_now: int) -> Gallery:
+def cache_path(root: Path, settings: EngineSettings) -> Path:
+    """Each model keeps its own cache beside the photos: switching models back and forth re-encodes nothing."""
+    return Path(root) / (CACHE_NAME if settings.model == "dlib" else f".livecam-cache-{settings.model}.npz")
+
+
+def _assemble(photos: list[Photo], entries: dict[str, _CacheEntry], encoded_now: int, dimension: int) -> Gallery:
     names = sorted({p.name for p in photos if entries[p.relpath].encoding is not None})
     index = {n: i for i, n in enumerate(names)}
     rows = [(p, entries[p.relpath]) for p in photos]
     used = [(p, e) for p, e in rows if e.encoding is not None]
-    encodings = np.array([e.encoding for _, e in used], np.float32).reshape(-1, EMBEDDING_SIZE)
+    encodings = np.array([e.encoding for _, e in used], np.float32).reshape(-1, dimension)
     labels = np.array([index[p.name] for p, _ in used], np.int64)
     skipped = {p.relpath: e.reason for p, e in rows if e.encoding is None}
     return Gallery(names, encodings, labels, [p.relpath for p, _ in used], skipped, encoded_now)

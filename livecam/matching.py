@@ -47,14 +47,16 @@ class Matcher:
         threshold: float = DEFAULT_THRESHOLD,
         margin: float = DEFAULT_MARGIN,
     ) -> None:
-        encodings = np.asarray(encodings, np.float32).reshape(-1, 128)
+        encodings = np.asarray(encodings, np.float32)
+        self.dimension = encodings.shape[-1] if encodings.ndim == 2 else 128  # (0, d) for an empty gallery
+        encodings = encodings.reshape(-1, self.dimension)
         labels = np.asarray(labels, np.int64).reshape(-1)
         if len(encodings) != len(labels):
             raise ValueError("encodings and labels differ in length")
         order = np.argsort(labels, kind="stable")
         gallery = encodings[order]
         self._sq_norms = np.einsum("ij,ij->i", gallery, gallery)
-        # Stored as -2 * G^T, (128, N): the product below then reads the gallery
+        # Stored as -2 * G^T, (d, N): the product below then reads the gallery
         # once in the layout BLAS streams fastest (matching is memory-bound:
         # 100k faces are 51 MB) and needs no extra pass to scale it.
         self._neg2_gallery_t = np.ascontiguousarray(-2.0 * gallery.T)
@@ -77,7 +79,7 @@ class Matcher:
 
     def person_distances(self, queries: np.ndarray) -> np.ndarray:
         """(k, people) distance from each query to each person's nearest photo."""
-        q = np.asarray(queries, np.float32).reshape(-1, 128)
+        q = np.asarray(queries, np.float32).reshape(-1, self.dimension)
         if not self._names:
             return np.zeros((len(q), 0), np.float32)
         # |g - q|^2 = |g|^2 + |q|^2 - 2 g.q : one matrix product instead of a

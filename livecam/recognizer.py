@@ -45,15 +45,11 @@ HOG_MIN_FACE_PX = 80  # smallest face dlib's frontal HOG detector finds at upsam
 MAX_DETECT_PIXELS = 1920 * 1080  # pixels one live detection round looks at, at most (HOG ~75 ms here)
 REGROWTH = 1.5  # re-encode a decided track when its face area grows this much
 UNKNOWN_RECHECK = 8  # detection rounds between looks at a face shown as unknown...
-UNKNOWN_EAGER_RECHECK = 2  # ...and while its "unknown" event still waits, if it is near someone:
-UNKNOWN_EAGER_WITHIN = 0.6  # a known face seen badly at first is ~0.45-0.6 from its gallery, a stranger further
-# Two encodings of one face a moment apart are ~0.2-0.35 apart in dlib's space,
-# two people ~0.6 and more (LFW): an encoding this far from the mean of the
-# track's earlier ones is taken to be another face, and the track ends.
-SAME_FACE_DISTANCE = 0.55
-# A face this little beyond the threshold (a known face turned away, blurred) is
-# left undecided rather than shown as "unknown"; strangers are ~0.6 and more.
-UNKNOWN_GAP = 0.05
+UNKNOWN_EAGER_RECHECK = 2  # ...and while its "unknown" event still waits, if it is near someone
+# (spec.unknown_eager_within: in dlib's space a known face seen badly at first is ~0.45-0.6 from its
+# gallery). The model's spec also says when an encoding is another face (spec.same_face_distance:
+# dlib's two encodings of one face a moment apart are ~0.2-0.35 apart, two people ~0.6 and more) and
+# how far past the threshold a face stays undecided rather than "unknown" (spec.unknown_gap).
 OVERLAP_ENDS = 0.2  # tracks whose boxes come to overlap this much (IoU) end: flow may have swapped them
 
 
@@ -295,13 +291,13 @@ class Recognizer:
         if track.name is None and len(track.votes) < self.settings.voting.window:
             # undecided: a face within reach of a name gets its second look on the next frame
             # (a known face is named within a few frames); others every detection round
-            reachable = pooled is not None and pooled.distance <= self.matcher.threshold + UNKNOWN_GAP
+            reachable = pooled is not None and pooled.distance <= self.matcher.threshold + self.engine.spec.unknown_gap
             return (reachable and len(track.votes) < self.settings.voting.agree) or since >= every
         if track.name in (None, UNKNOWN):
             # shown as unknown, or undecided after a full window (just beyond the threshold): a known
             # face seen badly at first gets another look soon while its "unknown" event waits
             young = index - track.born < self.settings.unknown_wait_seconds * self.fps
-            near = pooled is not None and pooled.distance <= UNKNOWN_EAGER_WITHIN
+            near = pooled is not None and pooled.distance <= self.engine.spec.unknown_eager_within
             rounds = UNKNOWN_EAGER_RECHECK if young and near else UNKNOWN_RECHECK
             return since >= min(rounds * every, self.recheck_frames)
         if len(track.votes) < self.settings.voting.agree:
@@ -371,7 +367,7 @@ class Recognizer:
             pooled = self.matcher.match_one(track.embedding)
             track.pooled = pooled
             before = track.name
-            beyond = self.matcher.threshold + UNKNOWN_GAP
+            beyond = self.matcher.threshold + self.engine.spec.unknown_gap
             name, distance = decide(list(track.votes), pooled, self.settings.voting, beyond)
             if name is not None and (track.name in (None, UNKNOWN) or name == track.name):
                 track.name, track.distance = name, distance
@@ -385,7 +381,7 @@ class Recognizer:
         """Why this encoding cannot be the face the track has been following, or None if it can."""
         if track.embedding is None:
             return None
-        if float(face_distance(track.embedding, encoding)) > SAME_FACE_DISTANCE:
+        if float(face_distance(track.embedding, encoding)) > self.engine.spec.same_face_distance:
             return "another face"
         if track.name == UNKNOWN and match.name is not None:
             return f"{match.name} on a track shown as unknown"

@@ -32,7 +32,7 @@ def test_encode_contract_in_input_order_with_errors(capsys, data, tmp_path):
     assert code == 1  # some inputs failed; the rest were still processed
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["path"] for r in records] == inputs
-    assert all(set(r) == {"path", "faces", "error"} for r in records)
+    assert all(set(r) == {"path", "model", "faces", "error"} and r["model"] == "dlib" for r in records)
     blair, broken, brick, zero, group = records
     assert blair["error"] is None and len(blair["faces"]) == 1
     face = blair["faces"][0]
@@ -40,7 +40,7 @@ def test_encode_contract_in_input_order_with_errors(capsys, data, tmp_path):
     assert len(face["encoding"]) == 128 and all(isinstance(v, float) for v in face["encoding"])
     assert broken["faces"] == [] and "broken.jpg" in broken["error"] and "\n" not in broken["error"]
     assert zero["faces"] == [] and "empty" in zero["error"]
-    assert brick == {"path": inputs[2], "faces": [], "error": None}  # no face is not an error
+    assert brick == {"path": inputs[2], "model": "dlib", "faces": [], "error": None}  # no face is not an error
     assert len(group["faces"]) == 2
     assert "broken.jpg" in err and "Traceback" not in err
 

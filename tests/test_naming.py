@@ -20,6 +20,7 @@ from livecam.capture import Frame
 from livecam.events import DoorPolicy, EventSink
 from livecam.faces import Box
 from livecam.matching import Matcher
+from livecam.models import DLIB
 from livecam.recognizer import FrameResult, LiveSettings, Reason, Recognizer, TrackUpdate
 from livecam.tracking import UNKNOWN
 
@@ -91,7 +92,9 @@ def _noise(person: str) -> np.ndarray:
 
 
 class ScriptedEngine:
-    """What Recognizer needs of an engine: chips, encode_chips, landmarks68."""
+    """What Recognizer needs of an engine: its model's spec, chips, encode_chips, landmarks68."""
+
+    spec = DLIB  # the scripted distances are in dlib's scale
 
     def __init__(self, gallery: Gallery, faces: list[Face]) -> None:
         self.gallery = gallery

