@@ -115,7 +115,7 @@ def event_env(event) -> dict[str, str]:
     env.update(
         LIVECAM_EVENT=event.kind,
         LIVECAM_NAME=event.name or "",
-        LIVECAM_DISTANCE=f"{event.distance:.4f}",
+        LIVECAM_DISTANCE=f"{event.distance:.4f}" if np.isfinite(event.distance) else "",  # as the JSON's null
         LIVECAM_MARGIN=f"{event.margin:.4f}" if np.isfinite(event.margin) else "",
         LIVECAM_TRACK=str(event.track),
         LIVECAM_TIME=event.time,

@@ -42,6 +42,7 @@ log = logging.getLogger("livecam")
 ENROLL_TIMEOUT_S = 120.0  # `enroll --camera`: time to get the shots asked for
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_DIFFERENT = 1  # verify: different people (0 same, 2 could not tell), so a script can branch on it
 
 
 class UsageError(Exception):
@@ -163,8 +164,11 @@ def cmd_verify(args: argparse.Namespace, cfg: Config) -> int:
     # two photos, like enrolled ones: worth the mirror pass unless told otherwise
     settings = _settings(cfg, args.flip) if args.flip is not None else _gallery_settings(cfg)
     engine = settings.build()
-    a = _subject(engine, settings, args.a)
-    b = _subject(engine, settings, args.b)
+    try:
+        a = _subject(engine, settings, args.a)
+        b = _subject(engine, settings, args.b)
+    except ImageError as exc:  # like diff: 0 same, 1 different, 2 could not tell
+        raise UsageError(str(exc)) from None
     distance = float(np.linalg.norm(a.encoding - b.encoding))
     same = distance <= threshold
     if args.json:
@@ -184,7 +188,7 @@ def cmd_verify(args: argparse.Namespace, cfg: Config) -> int:
         verdict = "same person" if same else "different people"
         op = "<=" if same else ">"
         print(f"{verdict}: distance {distance:.3f} {op} threshold {threshold:.2f}")
-    return EXIT_OK
+    return EXIT_OK if same else EXIT_DIFFERENT
 
 
 def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
@@ -397,7 +401,7 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
     elif not args.images:
         raise UsageError("give photos of the person, or --camera SRC")
     else:
-        images = [Path(p) for p in args.images]
+        images = iter_image_files([Path(p) for p in args.images])  # folders are walked, as by encode
         report = enroll_images(root, args.name, images, engine, gallery, cfg.matching.threshold)
     for src, dest in report.accepted:
         print(f"accepted {src} -> {dest}")
@@ -529,10 +533,22 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="livecam", description="Real-time face recognition on a small CPU.")
     parser.add_argument("--version", action="version", version=f"livecam {__version__}")
-    parser.add_argument("--config", help="config file (default: ./config.yaml when present)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="more logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    # --config, -v and -q before or after the command: the same flags on every subcommand, which
+    # set a value only when given there (SUPPRESS), so one given before is not reset after
+    for target, default in ((parser, None), (common := _Parser(add_help=False), argparse.SUPPRESS)):
+        target.add_argument("--config", default=default, help="config file (default: ./config.yaml when present)")
+        target.add_argument("-v", "--verbose", action="store_true", default=default or False, help="more logging")
+        target.add_argument(
+            "-q", "--quiet", action="store_true", default=default or False, help="warnings and errors only"
+        )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    class _Sub:
+        @staticmethod
+        def add_parser(name: str, **kwargs):
+            return commands.add_parser(name, parents=[common], **kwargs)
+
+    sub = _Sub()
 
     p = sub.add_parser("run", help="recognize faces live from a camera, stream or video file")
     _model_flag(p)
@@ -641,6 +657,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)
+    if args.command is None:  # plain `livecam`: what it can do, not only "a command is required"
+        print(parser.format_help(), end="")
+        return EXIT_USAGE
     _setup_logging(args.verbose, args.quiet)
     try:
         cfg = load_config(Path(args.config) if args.config else None)

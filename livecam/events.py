@@ -48,11 +48,14 @@ class Event:
     margin: float
     liveness: str | None = None
     snapshot: str | None = None
+    frame: int | None = None  # index of the frame in its source
+    t: float | None = None  # source time of that frame, seconds
 
     def to_json(self) -> str:
         d = asdict(self)
         d["distance"] = round(self.distance, 4) if np.isfinite(self.distance) else None
         d["margin"] = round(self.margin, 4) if np.isfinite(self.margin) else None
+        d["t"] = None if self.t is None else round(self.t, 3)
         return json.dumps(d, ensure_ascii=False)
 
 
@@ -367,6 +370,8 @@ class EventSink:
             float(update.margin),
             liveness=None if update.alive is None else ("blink" if update.alive else "none"),
             snapshot=snapshot,
+            frame=update.frame,
+            t=update.t,
         )
         self.events.append(event)
         log.info("event: %s %s (track %d, distance %.3f)", kind, event.name or "", event.track, event.distance)

@@ -115,6 +115,7 @@ class TrackUpdate:
     encodings: int = 0  # encodings the track has had
     embedding: np.ndarray | None = None  # mean of its recent encodings (to tell whether two tracks are one person)
     ended: bool = False  # the track is over: no more updates will come for it
+    frame: int = 0  # index of the frame in its source
 
 
 class Detector:
@@ -169,6 +170,7 @@ class Recognizer:
         self._updates: list[TrackUpdate] = []
         self._ended: list[Track] = []
         self._t = 0.0
+        self._frame = 0
 
     def set_matcher(self, matcher: Matcher) -> None:
         """A new gallery: every name is checked against it by the next encoding (someone may be gone)."""
@@ -179,6 +181,7 @@ class Recognizer:
     def step(self, frame: Frame, gray: np.ndarray, detections: list[Box] | None) -> FrameResult:
         ms: dict[str, float] = {}
         self._t = frame.t
+        self._frame = frame.index
         t0 = time.perf_counter()
         self._ended.extend(self.tracker.follow(gray))
         if detections is not None:
@@ -276,6 +279,7 @@ class Recognizer:
             len(track.encodings),
             track.embedding,
             ended,
+            self._frame,
         )
 
     def _due(self, track: Track, index: int) -> bool:

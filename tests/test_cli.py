@@ -119,7 +119,7 @@ def test_verify_same_and_different(capsys, data):
     same = json.loads(out)
     assert code == 0 and same["same"] is True and same["distance"] < 0.5
     code, out, _ = run(capsys, "verify", str(ident / "Tony_Blair" / "1.jpg"), str(ident / "Colin_Powell" / "1.jpg"))
-    assert code == 0 and out.startswith("different people")
+    assert code == 1 and out.startswith("different people")  # exit 1: a script can branch on it
 
 
 def test_verify_photo_without_face_is_one_line_error(capsys, data):
@@ -129,7 +129,7 @@ def test_verify_photo_without_face_is_one_line_error(capsys, data):
         str(data / "negatives" / "skimage_brick.png"),
         str(data / "identities" / "Tony_Blair" / "1.jpg"),
     )
-    assert code == 1 and "skimage_brick.png" in err and "no face" in err and "Traceback" not in err
+    assert code == 2 and "skimage_brick.png" in err and "no face" in err and "Traceback" not in err
 
 
 def test_identify_names_known_and_not_strangers(capsys, data, make_gallery):
@@ -159,3 +159,21 @@ def test_check_reports_a_fast_dlib_and_models(capsys):
     assert "BLAS=yes" in out, out
     assert "dlib_face_recognition_resnet_model_v1.dat" in out
     assert "SLOW" not in out
+
+
+def test_a_newcomers_command_line(tmp_path, capsys, data, make_gallery):
+    """Global flags after the command, plain `livecam`, enroll walking a folder (issue 11)."""
+    code, out, _ = run(capsys)
+    assert code == 2 and "enroll" in out and "identify" in out  # the commands, not only "a command is required"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("matching: {treshold: 1}\n")
+    code, _, err = run(capsys, "gallery", "list", "--config", str(bad), "--known-faces", str(tmp_path / "kf"))
+    assert code == 2 and "treshold" in err  # --config after the command is read too
+    code, _, err = run(capsys, "identify", "-q", str(data / "identities" / "Tony_Blair" / "1.jpg"))
+    assert "livecam: gallery" not in err  # -q after the command is quiet
+    folder = tmp_path / "ada"
+    folder.mkdir()
+    for n in (1, 2):
+        shutil.copy(data / "identities" / "Tony_Blair" / f"{n}.jpg", folder / f"{n}.jpg")
+    code, out, _ = run(capsys, "enroll", "Ada", str(folder), "--known-faces", str(tmp_path / "kf"))
+    assert code == 0 and out.count("accepted") == 2, out

@@ -86,6 +86,8 @@ def test_run_writes_audit_log_and_runs_actions(tmp_path, data, make_gallery):
         "margin",
         "liveness",
         "snapshot",
+        "frame",
+        "t",
     }
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert out.read_text() == "Lin_Manuel_Miranda\n"

@@ -74,4 +74,4 @@ def test_verify_uses_the_models_own_threshold(data, capsys, model):
     code, out, _ = run(
         capsys, "verify", "--model", model, str(photo(data, "Tony_Blair", 1)), str(photo(data, "Colin_Powell", 1))
     )
-    assert "different" in out and f"threshold {MODELS[model].verify_threshold}" in out, out
+    assert code == 1 and "different" in out and f"threshold {MODELS[model].verify_threshold}" in out, out
