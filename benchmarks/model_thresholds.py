@@ -49,7 +49,6 @@ def main() -> int:
     gallery = [(n, p) for n in enrolled for p in photos[n][:3]]
     genuine = [(n, p) for n in enrolled for p in photos[n][3:]]
     stranger = [(None, p) for n in strangers for p in photos[n]]
-    every = sorted({p for _, p in gallery + genuine + stranger})
     results = {}
     for model in ("dlib", args.model):
         spec = MODELS[model]
@@ -91,7 +90,8 @@ def main() -> int:
         tar2, wrong2, far2, *_ = rates(rows, threshold, ratio * threshold)
         mark = " <- spec" if abs(threshold - spec.threshold) < 0.005 else ""
         print(
-            f"{args.model} at {threshold:.2f}: named right {tar2:.1%}, named wrong {wrong2}, strangers named {far2:.2%}{mark}"
+            f"{args.model} at {threshold:.2f}: named right {tar2:.1%}, named wrong {wrong2},"
+            f" strangers named {far2:.2%}{mark}"
         )
     return 0
 
