@@ -177,6 +177,11 @@ class ActionRunner:
                 "actions are behind: dropped the action for the %s (%d dropped)", _describe(event), self.dropped
             )
 
+    handle = submit  # an EventHandler (events.py)
+
+    def housekeeping(self) -> None:
+        self.supervise()
+
     def supervise(self) -> None:
         """Replace a worker thread that died (nothing in it should let that happen)."""
         with self._lock:

@@ -22,6 +22,8 @@ from .calibrate import calibrate, write_plot
 from .capture import SourceError, open_source
 from .check import display_available
 from .config import Config, ConfigError, load_config, override, resolved
+from .detection import Detector
+from .encoder import EncoderError, EncoderProcess
 from .enroll import EnrollError, enroll_from_source, enroll_images, person_folder, remove_person, rename_person
 from .events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, promote
 from .faces import DETECTORS, Face, ModelNotFoundError
@@ -30,7 +32,7 @@ from .images import ImageError, iter_image_files
 from .live import Outputs, run_loop, suggest_settings
 from .liveness import LICENCE_NOTE
 from .models import MODELS
-from .recognizer import Detector, EncoderError, EncoderProcess, LiveSettings, Recognizer, TrackedFace
+from .recognizer import LiveSettings, Recognizer, TrackedFace
 from .redact import redact_url
 from .reload import GalleryWatcher
 from .stopping import StopRequest
@@ -326,9 +328,11 @@ def _event_sink(cfg: Config, source: str) -> EventSink:
         "recognized": Action(acts.on_recognized.command, acts.on_recognized.webhook or ""),
         "unknown": Action(acts.on_unknown.command, acts.on_unknown.webhook or ""),
     }
-    runner = None
+    handlers: list = []  # every event goes to each of these, in order
+    if door.events_log:
+        handlers.append(AuditLog(door.events_log, door.events_keep_days))
     if any(a.command or a.webhook for a in actions.values()):
-        runner = ActionRunner(actions, acts.webhook_timeout, acts.webhook_retries, acts.queue_size)
+        handlers.append(ActionRunner(actions, acts.webhook_timeout, acts.webhook_retries, acts.queue_size))
     return EventSink(
         source,
         DoorPolicy(
@@ -337,10 +341,9 @@ def _event_sink(cfg: Config, source: str) -> EventSink:
             door.unknown_wait_seconds,
             same_face_distance=MODELS[cfg.encoding.model].same_face_distance,
         ),
-        AuditLog(door.events_log) if door.events_log else None,
-        runner,
+        handlers,
         UnknownStore(door.unknown_dir, door.unknown_crops_per_minute) if door.unknown_dir else None,
-        Retention(door.unknown_keep_days, door.unknown_keep_count, door.events_keep_days),
+        Retention(door.unknown_keep_days, door.unknown_keep_count),
     )
 
 

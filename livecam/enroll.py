@@ -23,11 +23,11 @@ import numpy as np
 
 from . import names
 from .batch import EngineSettings
+from .detection import Detector
 from .faces import Face, FaceEngine
 from .gallery import Gallery, cache_path, read_cache, write_cache
 from .images import ImageError, is_image_path, load_image
 from .models import MODELS
-from .recognizer import Detector
 from .storage import atomic_write_bytes, ensure_private_dir
 
 log = logging.getLogger(__name__)

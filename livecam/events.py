@@ -17,14 +17,15 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from .actions import ActionRunner
 from .faces import face_distance
 from .images import MAX_FILE_BYTES
 from .models import DLIB
@@ -180,8 +181,9 @@ class AuditLog:
     """Append-only JSON lines, 0600 (made so even if the file was there with another mode), never
     written through a symlink; each line flushed as it is written."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_days: float | None = None) -> None:
         self.path = Path(path)
+        self.keep_days = keep_days  # retention (door.events_keep_days); None: kept
         self._file = self._open()
 
     def _open(self):
@@ -190,6 +192,14 @@ class AuditLog:
     def write(self, event: Event) -> None:
         self._file.write(event.to_json() + "\n")
         self._file.flush()
+
+    handle = write  # an EventHandler
+
+    def housekeeping(self) -> None:
+        if self.keep_days is not None:
+            dropped = self.prune(self.keep_days)
+            if dropped:
+                log.info("retention: dropped %d audit log line(s) older than %g days", dropped, self.keep_days)
 
     def prune(self, keep_days: float, now: datetime | None = None) -> int:
         """Drop lines older than `keep_days` (rewritten atomically, then reopened); returns how many."""
@@ -296,29 +306,41 @@ HOUSEKEEPING_SECONDS = 86400.0
 
 @dataclass(frozen=True)
 class Retention:
-    """How long biometric traces are kept (None: for ever)."""
+    """How long strangers' crops are kept (None: for ever); the audit log keeps its own (AuditLog.keep_days)."""
 
     unknown_keep_days: float | None = None
     unknown_keep_count: int | None = None
-    events_keep_days: float | None = None
+
+
+class EventHandler(Protocol):
+    """Receives every door event, in order (the audit log, actions; MQTT would be one more)."""
+
+    def handle(self, event: Event) -> None: ...
+
+    def housekeeping(self) -> None: ...  # retention, at start and daily
+
+    def close(self) -> None: ...
 
 
 class EventSink:
-    """Everything that happens when a track's standing changes, wired for the live loop."""
+    """The door: track updates in, events out to every handler.
+
+    The policy decides; the unknown store keeps the stranger's crop the event
+    points to; each handler gets each event. One handler's failure is logged
+    and never keeps the event from the others.
+    """
 
     def __init__(
         self,
         source: str,
         policy: DoorPolicy,
-        audit: AuditLog | None,
-        actions: ActionRunner | None,
-        unknown: UnknownStore | None,
+        handlers: Sequence[EventHandler] = (),
+        unknown: UnknownStore | None = None,
         retention: Retention | None = None,
     ) -> None:
         self.source = source
         self.policy = policy
-        self.audit = audit
-        self.actions = actions
+        self.handlers = list(handlers)
         self.unknown = unknown
         self.retention = retention or Retention()
         self.events: list[Event] = []
@@ -337,10 +359,8 @@ class EventSink:
             removed = self.unknown.purge(r.unknown_keep_days, keep_count=r.unknown_keep_count)
             if removed:
                 log.info("retention: deleted %d unknown visitor crop(s)", removed)
-        if self.audit is not None and r.events_keep_days is not None:
-            dropped = self.audit.prune(r.events_keep_days)
-            if dropped:
-                log.info("retention: dropped %d audit log line(s) older than %g days", dropped, r.events_keep_days)
+        for handler in self.handlers:
+            handler.housekeeping()
 
     def take(self, updates: list[TrackUpdate], now: float, final: bool = False) -> None:
         """Track updates in, events out; `final`: the run ends, waiting unknowns are decided now."""
@@ -375,16 +395,15 @@ class EventSink:
         )
         self.events.append(event)
         log.info("event: %s %s (track %d, distance %.3f)", kind, event.name or "", event.track, event.distance)
-        if self.audit is not None:
+        for handler in self.handlers:
             try:
-                self.audit.write(event)
-            except OSError as exc:
-                log.error("audit log %s: event not written (%s): %s", self.audit.path, exc, event.to_json())
-        if self.actions is not None:
-            self.actions.submit(event)
+                handler.handle(event)
+            except Exception as exc:  # noqa: BLE001 - one handler must not cost the others the event
+                log.error("%s: event not handled (%s): %s", type(handler).__name__, exc, event.to_json())
 
     def close(self) -> None:
-        if self.actions is not None:
-            self.actions.close()
-        if self.audit is not None:
-            self.audit.close()
+        for handler in self.handlers:
+            try:
+                handler.close()
+            except Exception as exc:  # noqa: BLE001
+                log.error("%s: close failed: %s", type(handler).__name__, exc)

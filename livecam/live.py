@@ -33,9 +33,10 @@ from imutils.video import FPS
 
 from . import overlay
 from .capture import FileSource, Frame, LatestFrameReader
+from .detection import Detector
 from .events import EventSink
 from .faces import Box
-from .recognizer import Detector, FrameResult, Recognizer
+from .recognizer import FrameResult, Recognizer
 from .reload import GalleryWatcher
 from .stopping import StopRequest
 from .storage import ensure_private_dir, open_private

@@ -1,9 +1,7 @@
-"""One frame at a time: detections in, named tracks out.
+"""One frame at a time: detections in, named tracks out (the naming policy).
 
-Detection runs on a downscaled grayscale copy whose scale follows from
-`min_face_px`: dlib's HOG finds faces from about 80 px at upsample 0, so a
-frame whose smallest wanted face is 160 px can be halved before detection.
-Encodings are spent on tracks, not frames: while a track is new or
+Detections come from `detection.Detector`; live, encodings come back from
+`encoder.EncoderProcess` a frame or more late. Encodings are spent on tracks, not frames: while a track is new or
 undecided (every frame, so a known face is named within a few frames), then
 only every `recheck_seconds`, when the face has grown, or when what is in its
 box has changed somewhat.
@@ -18,22 +16,15 @@ name, votes or blink, starts from that encoding.
 
 from __future__ import annotations
 
-import collections
-import json
 import logging
-import multiprocessing
-import os
-import queue
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from .batch import EngineSettings
 from .capture import Frame
+from .encoder import EncoderProcess
 from .faces import Box, FaceEngine, face_distance
 from .liveness import BlinkDetector, eye_aspect_ratios
 from .matching import Match, Matcher
@@ -41,8 +32,6 @@ from .tracking import UNKNOWN, Track, Tracker, VotingRule, decide, iou
 
 log = logging.getLogger(__name__)
 
-HOG_MIN_FACE_PX = 80  # smallest face dlib's frontal HOG detector finds at upsample 0
-MAX_DETECT_PIXELS = 1920 * 1080  # pixels one live detection round looks at, at most (HOG ~75 ms here)
 REGROWTH = 1.5  # re-encode a decided track when its face area grows this much
 UNKNOWN_RECHECK = 8  # detection rounds between looks at a face shown as unknown...
 UNKNOWN_EAGER_RECHECK = 2  # ...and while its "unknown" event still waits, if it is near someone
@@ -116,37 +105,6 @@ class TrackUpdate:
     embedding: np.ndarray | None = None  # mean of its recent encodings (to tell whether two tracks are one person)
     ended: bool = False  # the track is over: no more updates will come for it
     frame: int = 0  # index of the frame in its source
-
-
-class Detector:
-    """HOG on a grayscale copy downscaled so that `min_face_px` faces stay findable.
-
-    Grayscale: dlib's frontal detector was trained on grayscale images, and it
-    is ~30 % faster than on colour. Safe to call from a worker thread (dlib
-    releases the GIL while detecting).
-    """
-
-    def __init__(self, engine: FaceEngine, min_face_px: int) -> None:
-        self.engine = engine
-        self.scale = min(1.0, HOG_MIN_FACE_PX / max(min_face_px, 1))
-        self._capped: tuple[int, int] | None = None
-
-    def __call__(self, gray: np.ndarray) -> list[Box]:
-        h, w = gray.shape[:2]
-        scale = self.scale
-        if h * w * scale * scale > MAX_DETECT_PIXELS:  # a 4K or bigger source: bounded cost per round
-            scale = (MAX_DETECT_PIXELS / (h * w)) ** 0.5
-            if self._capped != (w, h):
-                self._capped = (w, h)
-                log.warning(
-                    "frames are %dx%d: detection runs on %dx%d copies; faces under %d px are not found",
-                    w, h, int(w * scale), int(h * scale), int(HOG_MIN_FACE_PX / scale),
-                )  # fmt: skip
-        if scale < 1.0:
-            small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            boxes = self.engine.detect(small, 0)
-            return [b.scaled(1 / scale).clipped(h, w) for b in boxes]
-        return self.engine.detect(gray, 0)
 
 
 class Recognizer:
@@ -425,239 +383,6 @@ class Recognizer:
             pooled = track.pooled
             nearest = f"nearest {pooled.nearest} at {pooled.distance:.3f}" if pooled else "never encoded"
             log.debug("track %d ended unnamed (%s; %s)", track.id, self._reason(track), nearest)
-
-
-class EncoderError(RuntimeError):
-    """The encoder process could not start; str() is one line."""
-
-
-ENCODER_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds before restarting a dead encoder process, doubling
-ENCODER_MAX_DEATHS = 5  # deaths in a row (no request finished between them): give up, exit non-zero
-
-
-class _EncoderWorker:
-    """One encoder process and its two pipes; started without waiting for its models."""
-
-    def __init__(self, settings: EngineSettings) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        child_requests, self.requests = ctx.Pipe(duplex=False)
-        self.results, child_results = ctx.Pipe(duplex=False)
-        # sends happen on a thread: a chip is bigger than a pipe's buffer, and the
-        # frame loop must not wait for the worker to read it
-        self.outbox: queue.SimpleQueue[tuple[list[int], list[np.ndarray]] | None] = queue.SimpleQueue()
-        previous = os.environ.get("OPENBLAS_NUM_THREADS")
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"
-        try:
-            args = (settings, child_requests, child_results)
-            self.process = ctx.Process(target=_encoder_main, args=args, name="livecam-encoder", daemon=True)
-            self.process.start()
-        finally:
-            if previous is None:
-                os.environ.pop("OPENBLAS_NUM_THREADS", None)
-            else:
-                os.environ["OPENBLAS_NUM_THREADS"] = previous
-        child_requests.close()  # the child has its own copies now
-        child_results.close()
-        self.started = time.monotonic()
-        self.ready = False
-        self.sender = threading.Thread(target=self._send_loop, name="encoder-sender", daemon=True)
-
-    def poll_ready(self, wait: float = 0.0) -> bool:
-        """True once the worker has loaded its models; raises EOFError/OSError if it died meanwhile."""
-        if not self.ready and self.results.poll(wait):
-            _recv_arrays(self.results)  # the ready message
-            self.ready = True
-            self.sender.start()
-        return self.ready
-
-    def _send_loop(self) -> None:
-        while True:
-            item = self.outbox.get()
-            try:
-                if item is None:
-                    _send_arrays(self.requests, [], [])  # the stop request
-                    return
-                _send_arrays(self.requests, *item)
-            except OSError:  # the worker died; the supervisor notices
-                return
-
-    def close(self, timeout: float = 5.0) -> None:
-        if self.ready:
-            self.outbox.put(None)
-        deadline = time.monotonic() + timeout
-        while self.ready and self.process.is_alive() and time.monotonic() < deadline:
-            try:  # drain, so the worker can write its last results and exit
-                while self.results.poll():
-                    _recv_arrays(self.results)
-            except (EOFError, OSError):
-                break
-            self.process.join(timeout=0.05)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout=5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(timeout=5)
-        if self.sender.is_alive():
-            self.sender.join(timeout=1)
-        self.requests.close()
-        self.results.close()
-
-
-class EncoderProcess:
-    """The network in a process of its own, so that live display never waits for it.
-
-    dlib's encoding holds the GIL (~12 ms a face): on a thread it would still
-    stall the frame loop. At most `capacity` requests are in flight; when the
-    worker is behind, new requests are dropped (and counted), never queued up.
-
-    A worker that dies (killed, out of memory) is noticed on the next frame:
-    what it had in flight is lost (`take_lost` names the tracks, so they ask
-    again), an error is logged, and a new worker starts after a backoff without
-    stalling the loop. After ENCODER_MAX_DEATHS deaths in a row, EncoderError:
-    the run exits non-zero, for a service manager to restart.
-
-    Chips and encodings cross as raw array bytes over two pipes, not through
-    multiprocessing queues: nothing is pickled, and there are no named
-    semaphores, whose cleanup at exit raced with the resource tracker and
-    left "leaked semaphore" warnings after Ctrl-C now and then.
-    """
-
-    def __init__(self, settings: EngineSettings, capacity: int = 2, ready_timeout: float = 120.0) -> None:
-        self.settings = settings
-        self.capacity = capacity
-        self.ready_timeout = ready_timeout
-        self.dropped = 0
-        self.restarts = 0
-        self._deaths_in_a_row = 0
-        self._in_flight: collections.deque[list[int]] = collections.deque()
-        self._lost: list[int] = []
-        self._restart_at = 0.0
-        self._worker: _EncoderWorker | None = _EncoderWorker(settings)
-        self._wait_ready(ready_timeout)
-
-    def _wait_ready(self, timeout: float) -> None:
-        """Block until the first worker has loaded its models. Until then every request would wait
-        (seconds on a small board): the first faces of a run went unnamed, and requests
-        made meanwhile were dropped, doubted tracks included."""
-        worker = self._worker
-        assert worker is not None
-        deadline = time.monotonic() + timeout
-        try:
-            while not worker.poll_ready(0.1):
-                if not worker.process.is_alive():
-                    worker.process.join(timeout=5)
-                    raise EOFError
-                if time.monotonic() > deadline:
-                    worker.close(timeout=0)
-                    raise EncoderError(f"the encoder process did not load its models within {timeout:.0f} s")
-        except (EOFError, OSError):  # the pipe closed: the worker died while loading
-            worker.process.join(timeout=5)
-            raise EncoderError(
-                f"the encoder process exited during start-up (exit code {worker.process.exitcode})"
-            ) from None
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
-    def submit(self, ids: list[int], chips: list[np.ndarray]) -> bool:
-        worker = self._worker
-        if worker is None or not worker.ready or len(self._in_flight) >= self.capacity:
-            self.dropped += 1
-            return False
-        self._in_flight.append(ids)
-        worker.outbox.put((ids, chips))
-        return True
-
-    def results(self) -> list[tuple[list[int], np.ndarray]]:
-        """Encodings finished since the last call; notices a dead worker and restarts it."""
-        out: list[tuple[list[int], np.ndarray]] = []
-        worker = self._worker
-        if worker is None:
-            if time.monotonic() >= self._restart_at:
-                self.restarts += 1
-                log.warning("starting encoder process again (restart %d)", self.restarts)
-                self._worker = _EncoderWorker(self.settings)
-            return out
-        try:
-            if not worker.poll_ready():
-                if not worker.process.is_alive():
-                    raise EOFError
-                if time.monotonic() - worker.started > self.ready_timeout:
-                    self._died(f"it did not load its models within {self.ready_timeout:.0f} s")
-                return out
-            while worker.results.poll():
-                ids, encodings = _recv_arrays(worker.results)
-                out.append((ids, encodings[0]))
-                self._in_flight.popleft()
-                self._deaths_in_a_row = 0
-            if not worker.process.is_alive():
-                raise EOFError
-        except (EOFError, OSError):
-            worker.process.join(timeout=1)
-            self._died(f"exit code {worker.process.exitcode}")
-        return out
-
-    def _died(self, why: str) -> None:
-        assert self._worker is not None
-        self._worker.close(timeout=0)
-        self._worker = None
-        lost = [i for ids in self._in_flight for i in ids]
-        self._lost.extend(lost)
-        self._in_flight.clear()
-        self._deaths_in_a_row += 1
-        if self._deaths_in_a_row >= ENCODER_MAX_DEATHS:
-            raise EncoderError(f"the encoder process died {self._deaths_in_a_row} times in a row ({why}); giving up")
-        delay = ENCODER_BACKOFF[min(self._deaths_in_a_row, len(ENCODER_BACKOFF)) - 1]
-        self._restart_at = time.monotonic() + delay
-        log.error(
-            "the encoder process died (%s): %d encoding requests lost; restarting it in %.0f s", why, len(lost), delay
-        )
-
-    def take_lost(self) -> list[int]:
-        """Track ids whose requests died with a worker (they may ask again)."""
-        lost, self._lost = self._lost, []
-        return lost
-
-    def close(self) -> None:
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
-
-
-def _send_arrays(conn, ids: list[int], arrays: list[np.ndarray]) -> None:
-    """One message: a JSON header (ids, dtypes, shapes), then each array's raw bytes."""
-    arrays = [np.ascontiguousarray(a) for a in arrays]
-    header = {"ids": ids, "arrays": [[a.dtype.str, list(a.shape)] for a in arrays]}
-    conn.send_bytes(json.dumps(header).encode())
-    for a in arrays:
-        conn.send_bytes(a.reshape(-1).data)  # 1-D: send_bytes sizes a view by its first axis
-
-
-def _recv_arrays(conn) -> tuple[list[int], list[np.ndarray]]:
-    header = json.loads(conn.recv_bytes())
-    arrays = [
-        # bytearray: writable arrays without another copy
-        np.frombuffer(bytearray(conn.recv_bytes()), dtype=np.dtype(dtype)).reshape(shape)
-        for dtype, shape in header["arrays"]
-    ]
-    return header["ids"], arrays
-
-
-def _encoder_main(settings: EngineSettings, requests, results) -> None:
-    # Ctrl-C reaches the whole process group: the parent shuts this worker down in order
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    engine = settings.build().load()
-    _send_arrays(results, [], [])  # ready: the parent starts its loop only now
-    while True:
-        try:
-            ids, chips = _recv_arrays(requests)
-        except EOFError:  # the parent is gone
-            return
-        if not ids:
-            return
-        _send_arrays(results, ids, [engine.encode_chips(chips)])
 
 
 def _crop(image: np.ndarray, box: Box, pad: float = 0.25) -> np.ndarray:

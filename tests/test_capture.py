@@ -23,9 +23,9 @@ def test_an_oversized_image_or_video_as_camera_is_one_line_exit_2(tmp_path, caps
 
 
 def test_live_detection_looks_at_a_bounded_copy_of_a_big_frame(engine, monkeypatch, data):
+    from livecam.detection import MAX_DETECT_PIXELS, Detector
     from livecam.faces import FaceEngine
     from livecam.images import load_image
-    from livecam.recognizer import MAX_DETECT_PIXELS, Detector
 
     seen: list[int] = []
     real = FaceEngine.detect

@@ -162,13 +162,10 @@ def test_retention_deletes_old_crops_and_audit_lines_and_the_log_goes_on(tmp_pat
     old = time.time() - 40 * 86400
     for p in crops[:2]:
         os.utime(p, (old, old))
-    audit = AuditLog(tmp_path / "events.jsonl")
+    audit = AuditLog(tmp_path / "events.jsonl", keep_days=365)
     for days in (400, 200, 1):
         audit.write(Event("unknown", (now - timedelta(days=days)).isoformat(), "cam", days, None, 0.7, 0.0))
-    sink = EventSink(
-        "cam", DoorPolicy(2, 30), audit, None, store, Retention(unknown_keep_days=30, unknown_keep_count=3,
-                                                                events_keep_days=365)
-    )  # fmt: skip
+    sink = EventSink("cam", DoorPolicy(2, 30), [audit], store, Retention(unknown_keep_days=30, unknown_keep_count=3))
     sink.housekeeping()
     assert sorted(store.list()) == sorted(crops[3:])  # 2 too old, then only the newest 3
     audit.write(Event("recognized", now.isoformat(), "cam", 9, "Ada", 0.3, 0.2))
@@ -220,3 +217,42 @@ def test_camera_credentials_never_reach_logs_errors_or_events(tmp_path, capsys, 
         time.sleep(0.5)
         reader.close()
     assert "reconnect" in caplog.text and "s3cret" not in caplog.text and "admin" not in caplog.text
+
+
+def test_one_failing_handler_never_costs_the_others_the_event(caplog):
+    """The door feeds every event to each handler (audit log, actions; MQTT would be one more)."""
+    from livecam.events import DoorPolicy, EventSink
+    from livecam.faces import Box
+    from livecam.recognizer import TrackUpdate
+
+    class Broken:
+        def handle(self, event):
+            raise RuntimeError("broker gone")
+
+        def housekeeping(self):
+            pass
+
+        def close(self):
+            raise OSError("still gone")
+
+    class Keeps:
+        def __init__(self):
+            self.got = []
+
+        def handle(self, event):
+            self.got.append(event)
+
+        def housekeeping(self):
+            pass
+
+        def close(self):
+            self.closed = True
+
+    keeps = Keeps()
+    sink = EventSink("cam", DoorPolicy(1, 30), [Broken(), keeps])
+    box = Box(0, 10, 10, 0)
+    with caplog.at_level("ERROR"):
+        sink.take([TrackUpdate(1, "Ada", 0.3, 0.2, 2, box, None, None, 1.0)], 1.0)
+        sink.close()
+    assert [e.name for e in keeps.got] == ["Ada"] and keeps.closed
+    assert "Broken: event not handled (broker gone)" in caplog.text

@@ -12,9 +12,10 @@ import pytest
 from livecam import overlay
 from livecam.capture import FileSource, LatestFrameReader, SourceError, open_source
 from livecam.cli import main
+from livecam.detection import Detector
 from livecam.faces import Box
 from livecam.live import StageTimes, file_schedule
-from livecam.recognizer import Detector, Reason, TrackedFace
+from livecam.recognizer import Reason, TrackedFace
 
 
 @pytest.fixture
@@ -340,8 +341,8 @@ def test_reader_thread_is_not_leaked(data):
 
 def test_encoder_process_gives_the_same_encodings(data, engine):
     from livecam.batch import EngineSettings
+    from livecam.encoder import EncoderProcess
     from livecam.images import load_image
-    from livecam.recognizer import EncoderProcess
 
     rgb = load_image(data / "identities" / "Tony_Blair" / "1.jpg")
     chips = engine.chips(rgb, engine.detect(rgb, 1))
@@ -362,8 +363,8 @@ def test_encoder_process_gives_the_same_encodings(data, engine):
 def test_an_encoder_that_cannot_start_is_one_clear_error(tmp_path):
     """The loop starts only once the encoder has loaded its models; if it cannot, livecam says so."""
     from livecam.batch import EngineSettings
+    from livecam.encoder import EncoderError, EncoderProcess
     from livecam.faces import MODEL_FILES
-    from livecam.recognizer import EncoderError, EncoderProcess
 
     for name in MODEL_FILES.values():  # models that exist but are junk
         (tmp_path / name).write_bytes(b"not a model")
@@ -470,17 +471,17 @@ def test_a_killed_encoder_process_is_restarted_and_a_dying_one_given_up(data, en
     import os
     import signal
 
-    import livecam.recognizer as recognizer
+    import livecam.encoder as encoder
     from livecam.batch import EngineSettings
+    from livecam.encoder import EncoderError, EncoderProcess
     from livecam.images import load_image
-    from livecam.recognizer import EncoderError, EncoderProcess
 
-    monkeypatch.setattr(recognizer, "ENCODER_BACKOFF", (0.05,))
+    monkeypatch.setattr(encoder, "ENCODER_BACKOFF", (0.05,))
     rgb = load_image(data / "identities" / "Tony_Blair" / "1.jpg")
     chips = engine.chips(rgb, engine.detect(rgb, 1))
     worker = EncoderProcess(EngineSettings(flip_average=engine.flip_average))
     try:
-        with caplog.at_level("WARNING", logger="livecam.recognizer"):
+        with caplog.at_level("WARNING", logger="livecam.encoder"):
             assert worker.submit([7], chips)
             os.kill(worker._worker.process.pid, signal.SIGKILL)
             lost: list[int] = []

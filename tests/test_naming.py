@@ -225,7 +225,7 @@ def run(
     settings = LiveSettings(detect_every=EVERY, liveness=liveness)
     encoder = DelayedEncoder(engine, encoder_dies_on) if live else None
     recognizer = Recognizer(engine, gallery.matcher(), settings, fps=fps, encoder=encoder)  # type: ignore[arg-type]
-    sink = EventSink("test", DoorPolicy(min_agree, cooldown_seconds=30, unknown_wait_seconds=3.0), None, None, None)
+    sink = EventSink("test", DoorPolicy(min_agree, cooldown_seconds=30, unknown_wait_seconds=3.0))
     background = np.full((H, W), 90, np.uint8)
     results, updates = [], []
     for i in range(frames):

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 from conftest import read_frames as frames
 
+from livecam.detection import Detector
 from livecam.faces import Box
 from livecam.matching import Match
-from livecam.recognizer import Detector
 from livecam.tracking import UNKNOWN, Tracker, VotingRule, decide, iou
 
 RULE = VotingRule(window=5, agree=2, instant_distance=0.42, unknown_after=2)
