@@ -27,7 +27,7 @@ from .detection import Detector
 from .faces import Face, FaceEngine
 from .gallery import Gallery, cache_path, read_cache, write_cache
 from .images import ImageError, is_image_path, load_image
-from .models import MODELS
+from .models import DLIB, MODELS
 from .storage import atomic_write_bytes, ensure_private_dir
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def enroll_images(
     paths: list[Path],
     engine: FaceEngine,
     gallery: Gallery | None = None,
-    threshold: float = 0.45,
+    threshold: float = DLIB.threshold,
 ) -> EnrollReport:
     folder = person_folder(root, name)
     report = EnrollReport(folder.name)
@@ -284,7 +284,7 @@ def enroll_from_source(
     count: int,
     show: Callable[[np.ndarray, str, Face | None], bool] | None = None,
     gallery: Gallery | None = None,
-    threshold: float = 0.45,
+    threshold: float = DLIB.threshold,
     timeout_s: float = 120.0,
 ) -> EnrollReport:
     """Capture `count` good shots from a camera (or file). `show` draws guidance; it returns False to abort."""

@@ -26,6 +26,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .config import DoorConfig
 from .faces import face_distance
 from .images import MAX_FILE_BYTES
 from .models import DLIB
@@ -89,7 +90,7 @@ class DoorPolicy:
         self,
         min_agree: int,
         cooldown_seconds: float,
-        unknown_wait_seconds: float = 3.0,
+        unknown_wait_seconds: float = DoorConfig.unknown_wait_seconds,
         unknown_min_encodings: int = 3,
         same_face_distance: float = DLIB.same_face_distance,
     ) -> None:

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .models import DLIB
+
 # dlib's ResNet was trained so that 0.6 separates people on LFW (99.38 %).
 # A door must not name strangers, so livecam's default is stricter: on LFW
 # identification (48 people enrolled, 16 strangers, 420 stranger photos) 0.45
 # names no stranger and 0.50 names 5.7 % (README, "Choosing the threshold").
-DEFAULT_THRESHOLD = 0.45
-DEFAULT_MARGIN = 0.04
+DEFAULT_THRESHOLD = DLIB.threshold
+DEFAULT_MARGIN = DLIB.margin
 
 
 @dataclass(frozen=True, slots=True)

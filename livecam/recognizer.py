@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from .capture import Frame
+from .config import DoorConfig, LiveConfig
 from .encoder import EncoderProcess
 from .faces import Box, FaceEngine, face_distance
 from .liveness import BlinkDetector, eye_aspect_ratios
@@ -55,14 +56,16 @@ class Reason:
 
 @dataclass(frozen=True)
 class LiveSettings:
-    min_face_px: int = 100
-    detect_every: int = 4
-    recheck_seconds: float = 2.0
-    max_encodes_per_frame: int = 2
-    max_faces: int = 10
+    """The live loop's settings; every default is the config's (config.py is their only source)."""
+
+    min_face_px: int = LiveConfig.min_face_px
+    detect_every: int = LiveConfig.detect_every
+    recheck_seconds: float = LiveConfig.recheck_seconds
+    max_encodes_per_frame: int = LiveConfig.max_encodes_per_frame
+    max_faces: int = LiveConfig.max_faces
     voting: VotingRule = field(default_factory=VotingRule)
-    liveness: bool = False  # blink liveness (68 landmarks per named face per frame until it blinks)
-    unknown_wait_seconds: float = 3.0  # door.unknown_wait_seconds: unknown faces are looked at more often meanwhile
+    liveness: bool = False  # door.liveness: blink (68 landmarks per named face per frame until it blinks)
+    unknown_wait_seconds: float = DoorConfig.unknown_wait_seconds  # unknown faces are looked at more often meanwhile
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .config import VotingConfig
 from .faces import Box
 from .liveness import BlinkDetector
 from .matching import Match
+from .models import DLIB
 
 UNKNOWN = "unknown"
 SAME_FACE_IOU = 0.5  # a detection must overlap its track at least this much to continue it
@@ -48,12 +50,12 @@ MAX_FLOW_JUMP = 0.25  # a flow step larger than this share of the box width in o
 
 @dataclass(frozen=True)
 class VotingRule:
-    """How a track's recent matches become a name (documented in config.yaml)."""
+    """How a track's recent matches become a name (config.yaml's `voting`; its defaults are the config's)."""
 
-    window: int = 5  # recent encodings considered (M), and pooled into one mean embedding
-    agree: int = 2  # of them must have the named person as nearest (N of M)
-    instant_distance: float = 0.40  # a track's first encoding this close names at once
-    unknown_after: int = 2  # encodings before a track that matches nobody is shown as unknown
+    window: int = VotingConfig.window  # recent encodings considered (M), and pooled into one mean embedding
+    agree: int = VotingConfig.agree  # of them must have the named person as nearest (N of M)
+    instant_distance: float = DLIB.instant_distance  # a track's first encoding this close names at once
+    unknown_after: int = VotingConfig.unknown_after  # encodings before a track matching nobody is shown unknown
 
 
 def decide(
