@@ -86,9 +86,9 @@ def main() -> int:
     print(f"dlib at {spec.threshold}: named right {tar:.1%}, named wrong {wrong}, strangers named {far:.2%}")
     spec, rows = results[args.model]
     ratio = spec.margin / spec.threshold
-    for threshold in np.arange(0.60, 1.06, 0.02):
+    for threshold in spec.threshold * np.arange(0.70, 1.25, 0.025):
         tar2, wrong2, far2, *_ = rates(rows, threshold, ratio * threshold)
-        mark = " <- spec" if abs(threshold - spec.threshold) < 0.005 else ""
+        mark = " <- spec" if abs(threshold - spec.threshold) < 0.01 * spec.threshold else ""
         print(
             f"{args.model} at {threshold:.2f}: named right {tar2:.1%}, named wrong {wrong2},"
             f" strangers named {far2:.2%}{mark}"

@@ -48,7 +48,7 @@ class DetectionConfig:
 class EncodingConfig:
     jitters: int = _opt(0, lo=0, hi=100)
     # Mirror-image averaging costs a second network pass per face and raises
-    # TAR at FAR 0.1 % on LFW from 0.930 to 0.946 (README "Accuracy"). "gallery":
+    # TAR at FAR 0.1 % on LFW from 0.930 to 0.946 (docs/engine.md). "gallery":
     # enrolled photos only (encoded once, cached); "always": every face; "never".
     flip_average: str = _opt("gallery", choices=("gallery", "always", "never"))
     model: str = _opt("dlib", choices=tuple(MODELS))  # the embedder (models.py); each has its own thresholds

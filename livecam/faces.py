@@ -141,7 +141,7 @@ class FaceEngine:
 
     `flip_average` encodes each aligned chip and its mirror image and averages the
     two embeddings: it costs one more pass through the network and lowers the
-    error rate on LFW (see README, "Accuracy").
+    error rate on LFW (docs/engine.md).
     """
 
     spec: ModelSpec = DLIB  # the embedder's dimension and thresholds (models.py)

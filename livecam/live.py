@@ -1,6 +1,6 @@
 """The live loop: source -> detection schedule -> recognizer -> log, recording, window.
 
-Concurrency (README, "Why this design"): HOG detection releases the GIL, so it
+Concurrency (docs/design.md, "Why this design"): HOG detection releases the GIL, so it
 runs on a worker thread while the main thread follows tracks and draws.
 Encoding holds the GIL (~12 ms a face) but happens only when a track starts or
 is re-checked, a few times per person, not per frame.

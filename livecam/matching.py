@@ -1,6 +1,6 @@
 """Matching embeddings against the gallery: one vectorized pass, a per-person decision.
 
-Decision rule (documented thresholds, see README "Choosing the threshold"):
+Decision rule (documented thresholds, see docs/engine.md, "Choosing the threshold"):
 a face is named P when the distance to P's nearest photo is at most
 `threshold` AND the next-nearest *other* person is at least `margin` further
 away. Anything else is unknown: a stranger who sits between two enrolled
@@ -19,7 +19,7 @@ from .models import DLIB
 # dlib's ResNet was trained so that 0.6 separates people on LFW (99.38 %).
 # A door must not name strangers, so livecam's default is stricter: on LFW
 # identification (48 people enrolled, 16 strangers, 420 stranger photos) 0.45
-# names no stranger and 0.50 names 5.7 % (README, "Choosing the threshold").
+# names no stranger and 0.50 names 5.7 % (docs/engine.md, "Choosing the threshold").
 DEFAULT_THRESHOLD = DLIB.threshold
 DEFAULT_MARGIN = DLIB.margin
 

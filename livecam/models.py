@@ -31,7 +31,7 @@ class ModelSpec:
     weights: str  # what the weights are, and their licence (README, `livecam check`)
 
 
-# dlib's ResNet: thresholds from the project's benchmarks (README "Choosing the threshold", docs/door_bench.md).
+# dlib's ResNet: thresholds from the project's benchmarks (docs/engine.md "Choosing the threshold", docs/door_bench.md).
 DLIB = ModelSpec(
     name="dlib",
     dimension=128,
@@ -70,7 +70,26 @@ FACENET = ModelSpec(
     ),
 )
 
-MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (DLIB, FACENET)}
+# Both at once (fusion.py): distances in units of each model's own threshold, so a face at both
+# thresholds is at sqrt(2) = 1.41. Threshold chosen on the tune half (benchmarks/model_thresholds.py,
+# docs/facenet.md): 1.52 names 95 % of genuine photos and no stranger (dlib 84 %, FaceNet 90 %);
+# strangers start at 1.63. The other distances are dlib's scaled by 1.52 / 0.45.
+FUSION = ModelSpec(
+    name="fusion",
+    dimension=DLIB.dimension + FACENET.dimension,
+    engine="livecam.fusion:FusionEngine",
+    threshold=1.52,
+    margin=0.135,
+    instant_distance=1.35,
+    verify_threshold=1.69,
+    same_face_distance=1.86,
+    unknown_gap=0.17,
+    unknown_eager_within=2.03,
+    duplicate_distance=0.41,
+    weights="both of the above",
+)
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (DLIB, FACENET, FUSION)}
 
 
 def spec_of(name: str) -> ModelSpec:

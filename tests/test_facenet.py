@@ -75,3 +75,27 @@ def test_verify_uses_the_models_own_threshold(data, capsys, model):
         capsys, "verify", "--model", model, str(photo(data, "Tony_Blair", 1)), str(photo(data, "Colin_Powell", 1))
     )
     assert code == 1 and "different" in out and f"threshold {MODELS[model].verify_threshold}" in out, out
+
+
+def test_fusion_is_one_more_model(tmp_path, data, make_gallery, capsys):
+    """dlib and FaceNet side by side, each scaled by its own threshold: 640 floats, and a face at both
+    models' thresholds is at sqrt(2)."""
+    from livecam.batch import EngineSettings
+    from livecam.images import load_image
+    from livecam.models import DLIB, FACENET
+
+    rgb = [load_image(photo(data, "Tony_Blair", n)) for n in (1, 2)]
+    fused, dlib, facenet = (EngineSettings(model=m, flip_average=False).build() for m in ("fusion", "dlib", "facenet"))
+    f = [fused.faces(x)[0].encoding for x in rgb]
+    d = [dlib.encode(x, [fused.faces(x)[0].box]) for x in rgb]
+    n = [facenet.encode(x, [fused.faces(x)[0].box]) for x in rgb]
+    assert f[0].shape == (640,)
+    expected = np.hypot(np.linalg.norm(d[0] - d[1]) / DLIB.threshold, np.linalg.norm(n[0] - n[1]) / FACENET.threshold)
+    assert abs(np.linalg.norm(f[0] - f[1]) - expected) < 1e-3
+    kf = make_gallery({"Tony_Blair": [1, 2, 3], "George_W_Bush": [1, 2, 3]})
+    code, out, _ = run(
+        capsys, "identify", "--model", "fusion", "--known-faces", str(kf), "--json",
+        str(photo(data, "Tony_Blair", 6)), str(photo(data, "Colin_Powell", 2)),
+    )  # fmt: skip
+    names = [[x["name"] for x in json.loads(line)["faces"]] for line in out.splitlines()]
+    assert names[1] == ["unknown"] and names[0] in (["Tony_Blair"], ["unknown"]), names
