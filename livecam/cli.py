@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,7 @@ from .config import Config, ConfigError, load_config, override, resolved
 from .detection import Detector
 from .encoder import EncoderError, EncoderProcess
 from .enroll import EnrollError, enroll_from_source, enroll_images, person_folder, remove_person, rename_person
-from .events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, promote
+from .events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, events_by_snapshot, promote
 from .faces import DETECTORS, Face, ModelNotFoundError
 from .gallery import gallery_stats, load_gallery, pick_subject
 from .images import ImageError, iter_image_files
@@ -34,7 +35,7 @@ from .liveness import LICENCE_NOTE
 from .models import MODELS
 from .recognizer import LiveSettings, Recognizer, TrackedFace
 from .redact import redact_url
-from .reload import GalleryWatcher
+from .reload import GalleryWatcher, listing
 from .stopping import StopRequest
 from .storage import OutputError, atomic_write_bytes, check_output_dir, check_output_file, ensure_private_dir
 from .tracking import VotingRule
@@ -285,12 +286,16 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     if window and not display_available()[0]:
         raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam run ...)")
     _check_run_outputs(args, cfg)
+    baseline = listing(cfg.known_faces)  # before the gallery loads: a photo added meanwhile is a change
     source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
     outputs = Outputs(
         window=window, fullscreen=args.fullscreen, record=args.record, log_json=args.log_json, debug=args.debug
     )
     watcher = GalleryWatcher(
-        cfg.known_faces, _gallery_settings(cfg), lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin)
+        cfg.known_faces,
+        _gallery_settings(cfg),
+        lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin),
+        baseline=baseline,
     )
     events = _event_sink(cfg, redact_url(str(args.camera)))
     with StopRequest() as stop:
@@ -352,8 +357,14 @@ def cmd_unknown(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError("door.unknown_dir is null in the config: no unknown visitors are kept")
     store = UnknownStore(cfg.door.unknown_dir)
     if args.action == "list":
+        seen = events_by_snapshot(cfg.door.events_log)
         for p in store.list():
-            print(f"{p.stem}\t{p}")
+            e = seen.get(str(p), {})
+            when = e.get("time") or datetime.fromtimestamp(p.lstat().st_mtime, timezone.utc).isoformat(
+                timespec="seconds"
+            )
+            looked = f"nearest {e['nearest']} at {e['distance']}" if e.get("nearest") else "nearest: -"
+            print(f"{p.stem}\t{when}\t{e.get('source', '-')}\t{looked}\t{p}")
         return EXIT_OK
     if args.action == "promote":
         if len(args.rest) != 2:
@@ -496,8 +507,16 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
         f"suggested matching.threshold for FAR {args.far:g}: {cal.threshold:.3f} (accepts {cal.tar:.1%} of"
         f" same-person pairs); current: {cfg.matching.threshold:.3f}"
     )
-    if len(cal.impostor) * args.far < 1:
+    few = len(cal.impostor) * args.far < 1
+    if few:
         print(f"note: only {len(cal.impostor)} different-person pairs; FAR {args.far:g} is below what they can show")
+    if cal.threshold > cfg.matching.threshold and (few or cal.threshold > MODELS[cfg.encoding.model].threshold):
+        # a gallery of a few people cannot show the look-alikes a door meets: strangers are not in it
+        print(
+            f"advice: keep {cfg.matching.threshold:.3f}. A looser threshold names more of your people and also more"
+            " strangers, who are not in this gallery to be counted; the default was chosen with strangers"
+            " (docs/engine.md, \"Choosing the threshold\")"
+        )
     print("closest look-alikes (different people):")
     for look in cal.lookalikes:
         print(f"  {look.distance:.3f}  {look.a}  ~  {look.b}")

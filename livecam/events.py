@@ -52,6 +52,7 @@ class Event:
     snapshot: str | None = None
     frame: int | None = None  # index of the frame in its source
     t: float | None = None  # source time of that frame, seconds
+    nearest: str | None = None  # unknown events: the enrolled person this face was nearest to (not a match)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -235,6 +236,25 @@ def _older(line: str, cutoff: datetime) -> bool:
     return when < cutoff
 
 
+def events_by_snapshot(path: Path | None) -> dict[str, dict]:
+    """The audit log's unknown events by their crop's path (for `livecam unknown list`); {} when unreadable."""
+    if path is None:
+        return {}
+    try:
+        text = read_regular(path, MAX_AUDIT_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("snapshot"):
+            out[str(record["snapshot"])] = record
+    return out
+
+
 class UnknownStore:
     """Best face crops of strangers, for `livecam unknown list | promote | purge`."""
 
@@ -393,6 +413,7 @@ class EventSink:
             snapshot=snapshot,
             frame=update.frame,
             t=update.t,
+            nearest=update.nearest if kind == "unknown" else None,
         )
         self.events.append(event)
         log.info("event: %s %s (track %d, distance %.3f)", kind, event.name or "", event.track, event.distance)

@@ -108,6 +108,7 @@ class TrackUpdate:
     embedding: np.ndarray | None = None  # mean of its recent encodings (to tell whether two tracks are one person)
     ended: bool = False  # the track is over: no more updates will come for it
     frame: int = 0  # index of the frame in its source
+    nearest: str | None = None  # the nearest enrolled person of its pooled match (who a stranger looked like)
 
 
 class Recognizer:
@@ -241,6 +242,7 @@ class Recognizer:
             track.embedding,
             ended,
             self._frame,
+            pooled.nearest if pooled else None,
         )
 
     def _due(self, track: Track, index: int) -> bool:

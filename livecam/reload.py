@@ -37,13 +37,17 @@ class GalleryWatcher:
         settings: EngineSettings,
         make_matcher: Callable[[Gallery], Matcher],
         interval: float = POLL_SECONDS,
+        baseline: tuple | None = None,
     ) -> None:
         self.root = Path(root)
         self.settings = settings
         self.make_matcher = make_matcher
         self.interval = interval
         self.reloads = 0
-        self._seen = listing(self.root)
+        # `baseline`: the listing taken before the running gallery was loaded. Taken here instead,
+        # a photo added while the models and gallery loaded (seconds on a small board) was in it
+        # already, so it never counted as a change and never reached the loop.
+        self._seen = listing(self.root) if baseline is None else baseline
         self._engine: FaceEngine | None = None  # its own models, built on the first change
         self._ready: Matcher | None = None
         self._lock = threading.Lock()

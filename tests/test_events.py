@@ -88,6 +88,7 @@ def test_run_writes_audit_log_and_runs_actions(tmp_path, data, make_gallery):
         "snapshot",
         "frame",
         "t",
+        "nearest",
     }
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert out.read_text() == "Lin_Manuel_Miranda\n"
@@ -118,7 +119,11 @@ def test_strangers_are_kept_once_and_can_be_promoted_and_purged(tmp_path, data, 
     assert stat.S_IMODE((tmp_path / "unknown").stat().st_mode) == 0o700
     capsys.readouterr()
     assert main(["--config", str(config), "unknown", "list"]) == 0
-    visitor = capsys.readouterr().out.split("\t")[0]
+    listed = capsys.readouterr().out.split("\t")
+    visitor = listed[0]
+    # when, which camera, and who the stranger looked like (from the audit log), not only an id
+    assert listed[1] == events[0]["time"] and listed[2].endswith("hdtf_WDA_KatieHill_000.mp4")
+    assert events[0]["nearest"] == "Tony_Blair" and listed[3].startswith("nearest Tony_Blair at ")
     assert main(["--config", str(config), "unknown", "promote", visitor, "Katie Hill"]) == 0
     assert (root / "Katie Hill" / f"{visitor}.jpg").is_file() and not os.path.exists(crop)
     assert main(["--config", str(config), "unknown", "promote", "nope", "X"]) == 2
