@@ -29,6 +29,7 @@ from .enroll import EnrollError, enroll_from_source, enroll_images, person_folde
 from .events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, events_by_snapshot, promote
 from .faces import DETECTORS, Face, ModelNotFoundError
 from .gallery import gallery_stats, load_gallery, pick_subject
+from .identity import STRANGER_LABEL, UNDECIDED
 from .images import ImageError, iter_image_files
 from .live import Outputs, run_loop, suggest_settings
 from .liveness import LICENCE_NOTE
@@ -218,7 +219,7 @@ def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
             faces = [
                 {
                     "box": f.box.as_list(),
-                    "name": m.name or "unknown",
+                    "name": m.name or STRANGER_LABEL,
                     "nearest": m.nearest,  # also for unknown faces: who they came closest to
                     "distance": round(m.distance, 4) if np.isfinite(m.distance) else None,
                     "margin": round(m.margin, 4) if np.isfinite(m.margin) else None,
@@ -232,7 +233,7 @@ def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
             for f, m in zip(result.faces, matches, strict=True):
                 dist = f"{m.distance:.3f}" if np.isfinite(m.distance) else "-"
                 near = f", nearest {m.nearest}" if m.name is None and m.nearest else ""
-                print(f"{result.path}: {m.name or 'unknown'} (distance {dist}{near}) at {f.box.as_list()}")
+                print(f"{result.path}: {m.name or STRANGER_LABEL} (distance {dist}{near}) at {f.box.as_list()}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -451,7 +452,7 @@ def _enroll_camera(args: argparse.Namespace, cfg: Config, root: Path, engine, ga
         cv2.namedWindow("livecam enroll", cv2.WINDOW_NORMAL)
 
         def show(image, message, face):
-            faces = [TrackedFace(face.box, 0, None, None)] if face is not None else []
+            faces = [TrackedFace(face.box, 0, UNDECIDED, None)] if face is not None else []
             drawn = overlay.draw_status(overlay.render(image, faces), message)
             cv2.imshow("livecam enroll", drawn)
             return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
@@ -515,7 +516,7 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
         print(
             f"advice: keep {cfg.matching.threshold:.3f}. A looser threshold names more of your people and also more"
             " strangers, who are not in this gallery to be counted; the default was chosen with strangers"
-            " (docs/engine.md, \"Choosing the threshold\")"
+            ' (docs/engine.md, "Choosing the threshold")'
         )
     print("closest look-alikes (different people):")
     for look in cal.lookalikes:

@@ -32,7 +32,6 @@ from .images import MAX_FILE_BYTES
 from .models import DLIB
 from .recognizer import FrameResult, TrackUpdate
 from .storage import atomic_write_bytes, ensure_private_dir, open_private, read_regular
-from .tracking import UNKNOWN
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +107,15 @@ class DoorPolicy:
 
     def consider(self, update: TrackUpdate) -> str | None:
         """The kind of event this update triggers now ("recognized"), if any; unknowns come from `due`."""
-        name = update.name
+        identity = update.identity
         if update.ended:
             self._announced.discard(update.track)
             if update.track in self._waiting:
                 self._waiting[update.track].ended_at = update.t
             return None
-        if name is None:
+        if not identity.decided:
             return None
-        if name == UNKNOWN:
+        if identity.is_stranger:
             waiting = self._waiting.get(update.track)
             if update.track not in self._announced:
                 self._waiting[update.track] = _Waiting(update, waiting.since if waiting else update.t)
@@ -129,8 +128,10 @@ class DoorPolicy:
         if update.alive is False:
             return None  # liveness is on and this face has not blinked since it was named
         self._announced.add(update.track)
-        last = self._last_by_person.get(name)
-        self._last_by_person[name] = update.t
+        person = identity.person
+        assert person is not None
+        last = self._last_by_person.get(person)
+        self._last_by_person[person] = update.t
         if last is not None and update.t - last < self.cooldown:
             return None  # the same visit, seen again (e.g. a new track after a turn of the head)
         return "recognized"
@@ -406,7 +407,7 @@ class EventSink:
             now.isoformat(timespec="milliseconds"),
             self.source,
             update.track,
-            None if kind == "unknown" else update.name,
+            update.identity.person,
             float(update.distance),
             float(update.margin),
             liveness=None if update.alive is None else ("blink" if update.alive else "none"),

@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 
 from .recognizer import TrackedFace
-from .tracking import UNKNOWN
 
 KNOWN_COLOUR = (60, 200, 60)  # BGR
 UNKNOWN_COLOUR = (40, 40, 220)
@@ -30,9 +29,9 @@ def _font() -> cv2.FontFace:
 
 def label_for(face: TrackedFace) -> str | None:
     """The text shown for a face: nothing while undecided."""
-    if face.name is None:
+    if not face.identity.decided:
         return None
-    if face.name == UNKNOWN or face.distance is None:
+    if face.identity.is_stranger or face.distance is None:
         return face.name
     if face.alive is False:
         return f"{face.name}: blink to enter"
@@ -74,7 +73,8 @@ def draw_faces(image: np.ndarray, faces: Sequence[TrackedFace], debug: bool = Fa
     """Boxes and names; with `debug`, a line under each unnamed face saying why (`why_line`)."""
     for face in faces:
         b = face.box
-        colour = UNDECIDED_COLOUR if face.name is None else UNKNOWN_COLOUR if face.name == UNKNOWN else KNOWN_COLOUR
+        identity = face.identity
+        colour = KNOWN_COLOUR if identity.is_person else UNKNOWN_COLOUR if identity.is_stranger else UNDECIDED_COLOUR
         cv2.rectangle(image, (b.left, b.top), (b.right, b.bottom), colour, 2)
         lines = [(text, LABEL_PX) for text in (label_for(face),) if text]
         if debug and (why := why_line(face)):

@@ -27,9 +27,10 @@ from .capture import Frame
 from .config import DoorConfig, LiveConfig
 from .encoder import EncoderProcess
 from .faces import Box, FaceEngine, face_distance
+from .identity import UNDECIDED, Identity
 from .liveness import BlinkDetector, eye_aspect_ratios
 from .matching import Match, Matcher
-from .tracking import UNKNOWN, Track, Tracker, VotingRule, decide, iou
+from .tracking import Track, Tracker, VotingRule, decide, iou
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +73,17 @@ class LiveSettings:
 class TrackedFace:
     box: Box  # source-frame pixels
     track: int
-    name: str | None  # a person, "unknown", or None while undecided
+    identity: Identity  # what is shown: a person, a stranger, or undecided (also while in doubt)
     distance: float | None
     alive: bool | None = None  # blinked (None: liveness is off)
     nearest: str | None = None  # the nearest person of the pooled match, named or not
     nearest_distance: float | None = None
     reason: str | None = None  # why no name is shown (a Reason), None when named
+
+    @property
+    def name(self) -> str | None:
+        """The contracts' form (--log-json, the overlay): a name, "unknown", or None."""
+        return self.identity.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +102,7 @@ class TrackUpdate:
     """A track's standing after new evidence (an encoding, a blink, its end): what the door reads."""
 
     track: int
-    name: str | None  # decided: a person, "unknown", or None
+    identity: Identity  # decided: a person, a stranger, or undecided
     distance: float  # pooled (mean-embedding) distance to the nearest person
     margin: float  # pooled margin to the second-nearest person
     agreeing: int  # recent encodings whose nearest person is `name`
@@ -109,6 +115,11 @@ class TrackUpdate:
     ended: bool = False  # the track is over: no more updates will come for it
     frame: int = 0  # index of the frame in its source
     nearest: str | None = None  # the nearest enrolled person of its pooled match (who a stranger looked like)
+
+    @property
+    def name(self) -> str | None:
+        """The contracts' form: a name, "unknown", or None."""
+        return self.identity.label
 
 
 class Recognizer:
@@ -179,12 +190,12 @@ class Recognizer:
 
     def _face(self, track: Track) -> TrackedFace:
         pooled = track.pooled
-        shown = None if track.doubt else track.name  # a doubted claim shows no name until confirmed
+        shown = UNDECIDED if track.doubt else track.identity  # a doubted claim shows no name until confirmed
         return TrackedFace(
             track.box,
             track.id,
             shown,
-            track.distance if shown else None,
+            track.distance if shown.decided else None,
             self._alive(track),
             pooled.nearest if pooled else None,
             pooled.distance if pooled else None,
@@ -192,9 +203,9 @@ class Recognizer:
         )
 
     def _reason(self, track: Track) -> str | None:
-        if track.doubt and track.name is not None:
+        if track.doubt and track.identity.decided:
             return Reason.CHECKING
-        if track.name is not None and track.name != UNKNOWN:
+        if track.identity.is_person:
             return Reason.BLINK if self._alive(track) is False else None
         pooled = track.pooled
         if pooled is None:
@@ -222,15 +233,15 @@ class Recognizer:
     def _update(self, track: Track, ended: bool = False) -> TrackUpdate:
         """The track's standing for the door."""
         recent = list(track.votes)[-self.settings.voting.window :]
-        agreeing = sum(1 for m in recent if m.nearest == track.name)
+        agreeing = sum(1 for m in recent if track.identity.is_person and m.nearest == track.identity.person)
         pooled = track.pooled
         distance = pooled.distance if pooled else float("inf")
         margin = pooled.margin if pooled else float("inf")
-        if track.name not in (None, UNKNOWN) and track.distance is not None:
+        if track.identity.is_person and track.distance is not None:
             distance = track.distance
         return TrackUpdate(
             track.id,
-            track.name,
+            track.identity,
             distance,
             margin,
             agreeing,
@@ -255,12 +266,12 @@ class Recognizer:
             return True
         every = self.settings.detect_every
         pooled = track.pooled
-        if track.name is None and len(track.votes) < self.settings.voting.window:
+        if not track.identity.decided and len(track.votes) < self.settings.voting.window:
             # undecided: a face within reach of a name gets its second look on the next frame
             # (a known face is named within a few frames); others every detection round
             reachable = pooled is not None and pooled.distance <= self.matcher.threshold + self.engine.spec.unknown_gap
             return (reachable and len(track.votes) < self.settings.voting.agree) or since >= every
-        if track.name in (None, UNKNOWN):
+        if not track.identity.is_person:
             # shown as unknown, or undecided after a full window (just beyond the threshold): a known
             # face seen badly at first gets another look soon while its "unknown" event waits
             young = index - track.born < self.settings.unknown_wait_seconds * self.fps
@@ -282,7 +293,7 @@ class Recognizer:
             return 0
         # doubted tracks first, then faces never encoded (a fair share: a crowd's newcomers are not
         # starved by faces already looked at), then undecided ones, then those waiting longest
-        due.sort(key=lambda t: (not t.doubt, bool(t.encodings), t.name is not None, t.last_encoded))
+        due.sort(key=lambda t: (not t.doubt, bool(t.encodings), t.identity.decided, t.last_encoded))
         due = due[: self.settings.max_encodes_per_frame]
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
         chips = self.engine.chips(rgb, [t.box for t in due])
@@ -333,14 +344,14 @@ class Recognizer:
             track.embedding = np.mean(list(track.encodings)[-window:], axis=0)
             pooled = self.matcher.match_one(track.embedding)
             track.pooled = pooled
-            before = track.name
+            before = track.identity
             beyond = self.matcher.threshold + self.engine.spec.unknown_gap
-            name, distance = decide(list(track.votes), pooled, self.settings.voting, beyond)
-            if name is not None and (track.name in (None, UNKNOWN) or name == track.name):
-                track.name, track.distance = name, distance
-            if track.name != before:
+            identity, distance = decide(list(track.votes), pooled, self.settings.voting, beyond)
+            if identity.decided and (not track.identity.is_person or identity == track.identity):
+                track.identity, track.distance = identity, distance
+            if track.identity != before:
                 self._log_decision(track)
-            if self.settings.liveness and track.blink is None and track.name not in (None, UNKNOWN):
+            if self.settings.liveness and track.blink is None and track.identity.is_person:
                 track.blink = BlinkDetector(self.fps)
             self._updates.append(self._update(track))
 
@@ -350,20 +361,21 @@ class Recognizer:
             return None
         if float(face_distance(track.embedding, encoding)) > self.engine.spec.same_face_distance:
             return "another face"
-        if track.name == UNKNOWN and match.name is not None:
+        if track.identity.is_stranger and match.name is not None:
             return f"{match.name} on a track shown as unknown"
-        if track.name is not None and track.name != UNKNOWN:
-            if match.name is not None and match.name != track.name:
-                return f"{match.name}, not {track.name}"
-            if self.matcher.distance_to(encoding, track.name) > self.matcher.threshold:
-                return f"not within the threshold of {track.name}"
+        person = track.identity.person
+        if person is not None:
+            if match.name is not None and match.name != person:
+                return f"{match.name}, not {person}"
+            if self.matcher.distance_to(encoding, person) > self.matcher.threshold:
+                return f"not within the threshold of {person}"
         return None
 
     def _log_decision(self, track: Track) -> None:
         if not log.isEnabledFor(logging.DEBUG):
             return
         pooled = track.pooled
-        if track.name == UNKNOWN and pooled is not None:
+        if track.identity.is_stranger and pooled is not None:
             log.debug(
                 "track %d: unknown after %d encodings: nearest %s at %.3f (%s; threshold %.2f, margin %.3f)",
                 track.id,
@@ -374,17 +386,17 @@ class Recognizer:
                 self.matcher.threshold,
                 pooled.margin,
             )
-        elif track.name is not None:
+        elif track.identity.is_person:
             log.debug(
                 "track %d: %s at %.3f after %d encodings",
                 track.id,
-                track.name,
+                track.identity.person,
                 track.distance or 0.0,
                 len(track.encodings),
             )
 
     def _log_end(self, track: Track) -> None:
-        if log.isEnabledFor(logging.DEBUG) and track.name in (None, UNKNOWN):
+        if log.isEnabledFor(logging.DEBUG) and not track.identity.is_person:
             pooled = track.pooled
             nearest = f"nearest {pooled.nearest} at {pooled.distance:.3f}" if pooled else "never encoded"
             log.debug("track %d ended unnamed (%s; %s)", track.id, self._reason(track), nearest)

@@ -27,11 +27,11 @@ import numpy as np
 
 from .config import VotingConfig
 from .faces import Box
+from .identity import STRANGER, UNDECIDED, Identity
 from .liveness import BlinkDetector
 from .matching import Match
 from .models import DLIB
 
-UNKNOWN = "unknown"
 SAME_FACE_IOU = 0.5  # a detection must overlap its track at least this much to continue it
 MAX_SIZE_CHANGE = 1.4  # ...and be at most this much wider or narrower
 PATCH_PX = 16  # side of the thumbnail a track's content is compared by
@@ -60,8 +60,8 @@ class VotingRule:
 
 def decide(
     recent: list[Match], pooled: Match, rule: VotingRule, unknown_beyond: float = 0.0
-) -> tuple[str | None, float | None]:
-    """(name, distance) for a track: a person, UNKNOWN, or (None, None) while undecided.
+) -> tuple[Identity, float | None]:
+    """(identity, distance) for a track: a person, a stranger, or (UNDECIDED, None).
 
     `recent` are the matches of the track's last `window` encodings, one by
     one; `pooled` is the match of their mean embedding, which is steadier than
@@ -77,18 +77,18 @@ def decide(
     """
     recent = recent[-rule.window :]
     if not recent:
-        return None, None
+        return UNDECIDED, None
     if pooled.name is not None:
         agreeing = sum(1 for m in recent if m.nearest == pooled.name)
         first_and_close = (
             len(recent) == 1 and recent[0].name == pooled.name and (recent[0].distance <= rule.instant_distance)
         )
         if agreeing >= rule.agree or first_and_close:
-            return pooled.name, pooled.distance
-        return None, None
+            return Identity.of(pooled.name), pooled.distance
+        return UNDECIDED, None
     if len(recent) >= rule.unknown_after and pooled.distance > unknown_beyond:
-        return UNKNOWN, pooled.distance
-    return None, None
+        return STRANGER, pooled.distance
+    return UNDECIDED, None
 
 
 @dataclass
@@ -101,7 +101,7 @@ class Track:
     last_detected: int
     votes: deque[Match] = field(default_factory=lambda: deque(maxlen=16))
     encodings: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=16))
-    name: str | None = None  # a person, UNKNOWN, or None while undecided
+    identity: Identity = UNDECIDED  # a person, a stranger, or undecided
     distance: float | None = None
     pooled: Match | None = None  # the match of the mean of recent encodings (why a face is not named)
     last_encoded: int = -(10**9)

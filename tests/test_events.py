@@ -14,12 +14,20 @@ import numpy as np
 from livecam.cli import main
 from livecam.events import DoorPolicy, UnknownStore
 from livecam.faces import Box
+from livecam.identity import STRANGER, STRANGER_LABEL, UNDECIDED, Identity
 from livecam.recognizer import TrackUpdate
+
+
+def identity_of(label: str | None) -> Identity:
+    """The contracts' form back to an Identity: None undecided, "unknown" a stranger, else a person."""
+    return UNDECIDED if label is None else STRANGER if label == STRANGER_LABEL else Identity.of(label)
 
 
 def update(track, name, agreeing=2, t=0.0, embedding=None, encodings=3, ended=False):
     e = None if embedding is None else np.full(128, embedding, np.float32)
-    return TrackUpdate(track, name, 0.3, 0.2, agreeing, Box(0, 10, 10, 0), None, None, t, encodings, e, ended)
+    return TrackUpdate(
+        track, identity_of(name), 0.3, 0.2, agreeing, Box(0, 10, 10, 0), None, None, t, encodings, e, ended
+    )
 
 
 def test_recognized_needs_agreement_and_one_visit_is_one_event():
@@ -257,7 +265,7 @@ def test_one_failing_handler_never_costs_the_others_the_event(caplog):
     sink = EventSink("cam", DoorPolicy(1, 30), [Broken(), keeps])
     box = Box(0, 10, 10, 0)
     with caplog.at_level("ERROR"):
-        sink.take([TrackUpdate(1, "Ada", 0.3, 0.2, 2, box, None, None, 1.0)], 1.0)
+        sink.take([TrackUpdate(1, Identity.of("Ada"), 0.3, 0.2, 2, box, None, None, 1.0)], 1.0)
         sink.close()
     assert [e.name for e in keeps.got] == ["Ada"] and keeps.closed
     assert "Broken: event not handled (broker gone)" in caplog.text

@@ -14,6 +14,7 @@ from livecam.capture import FileSource, LatestFrameReader, SourceError, open_sou
 from livecam.cli import main
 from livecam.detection import Detector
 from livecam.faces import Box
+from livecam.identity import UNDECIDED, Identity
 from livecam.live import StageTimes, file_schedule
 from livecam.recognizer import Reason, TrackedFace
 
@@ -227,8 +228,8 @@ def test_a_looped_realtime_file_plays_again_without_counting_reconnections(tmp_p
 def test_overlay_draws_unicode_names_and_nothing_while_undecided():
     image = np.full((200, 300, 3), 80, np.uint8)
     faces = [
-        TrackedFace(Box(20, 120, 120, 20), 1, "张伟", 0.41),
-        TrackedFace(Box(20, 280, 120, 180), 2, None, None),
+        TrackedFace(Box(20, 120, 120, 20), 1, Identity.of("张伟"), 0.41),
+        TrackedFace(Box(20, 280, 120, 180), 2, UNDECIDED, None),
     ]
     out = overlay.render(image, faces)
     assert np.array_equal(image, np.full((200, 300, 3), 80, np.uint8))  # input untouched
@@ -241,9 +242,9 @@ def test_overlay_draws_unicode_names_and_nothing_while_undecided():
 
 def test_debug_overlay_says_why_a_face_is_not_named():
     image = np.full((200, 300, 3), 80, np.uint8)
-    waiting = TrackedFace(Box(20, 120, 100, 20), 3, None, None, None, "Ada", 0.47, Reason.TOO_FAR)
+    waiting = TrackedFace(Box(20, 120, 100, 20), 3, UNDECIDED, None, None, "Ada", 0.47, Reason.TOO_FAR)
     assert overlay.why_line(waiting) == "too far: Ada 0.47"
-    assert overlay.why_line(TrackedFace(Box(20, 120, 100, 20), 1, "Ada", 0.3)) is None
+    assert overlay.why_line(TrackedFace(Box(20, 120, 100, 20), 1, Identity.of("Ada"), 0.3)) is None
     plain = overlay.render(image, [waiting])
     debug = overlay.render(image, [waiting], debug=True)
     assert not (plain[100:130] > 200).all(axis=2).any()  # undecided: nothing under the box

@@ -19,10 +19,10 @@ import pytest
 from livecam.capture import Frame
 from livecam.events import DoorPolicy, EventSink
 from livecam.faces import Box
+from livecam.identity import STRANGER_LABEL as UNKNOWN
 from livecam.matching import Matcher
 from livecam.models import DLIB
 from livecam.recognizer import FrameResult, LiveSettings, Reason, Recognizer, TrackUpdate
-from livecam.tracking import UNKNOWN
 
 W, H, FACE = 320, 240, 80
 EVERY = 4  # detection rounds, as live.detect_every

@@ -6,8 +6,9 @@ from conftest import read_frames as frames
 
 from livecam.detection import Detector
 from livecam.faces import Box
+from livecam.identity import STRANGER, UNDECIDED, Identity
 from livecam.matching import Match
-from livecam.tracking import UNKNOWN, Tracker, VotingRule, decide, iou
+from livecam.tracking import Tracker, VotingRule, decide, iou
 
 RULE = VotingRule(window=5, agree=2, instant_distance=0.42, unknown_after=2)
 
@@ -17,28 +18,28 @@ def m(name, distance, nearest=None):
 
 
 def test_first_close_encoding_names_at_once():
-    assert decide([m("Ada", 0.35)], m("Ada", 0.35), RULE) == ("Ada", 0.35)
+    assert decide([m("Ada", 0.35)], m("Ada", 0.35), RULE) == (Identity.of("Ada"), 0.35)
 
 
 def test_one_borderline_encoding_is_not_enough():
-    assert decide([m("Ada", 0.47)], m("Ada", 0.47), RULE) == (None, None)
-    assert decide([m("Ada", 0.47), m("Ada", 0.45)], m("Ada", 0.44), RULE) == ("Ada", 0.44)
+    assert decide([m("Ada", 0.47)], m("Ada", 0.47), RULE) == (UNDECIDED, None)
+    assert decide([m("Ada", 0.47), m("Ada", 0.45)], m("Ada", 0.44), RULE) == (Identity.of("Ada"), 0.44)
 
 
 def test_pooled_match_must_accept_the_person():
     # two frames lean to Ada, but the mean embedding is beyond the threshold: unknown
     votes = [m(None, 0.55, "Ada"), m(None, 0.52, "Ada")]
-    assert decide(votes, m(None, 0.53, "Ada"), RULE) == (UNKNOWN, 0.53)
+    assert decide(votes, m(None, 0.53, "Ada"), RULE) == (STRANGER, 0.53)
 
 
 def test_agreement_on_the_nearest_person_is_required():
     votes = [m("Ada", 0.45), m(None, 0.6, "Bob")]
-    assert decide(votes, m("Ada", 0.48), RULE) == (None, None)
+    assert decide(votes, m("Ada", 0.48), RULE) == (UNDECIDED, None)
 
 
 def test_unknown_needs_several_encodings():
-    assert decide([m(None, 0.7, "Bob")], m(None, 0.7, "Bob"), RULE) == (None, None)
-    assert decide([m(None, 0.7, "Bob")] * 2, m(None, 0.7, "Bob"), RULE)[0] == UNKNOWN
+    assert decide([m(None, 0.7, "Bob")], m(None, 0.7, "Bob"), RULE) == (UNDECIDED, None)
+    assert decide([m(None, 0.7, "Bob")] * 2, m(None, 0.7, "Bob"), RULE)[0] == STRANGER
 
 
 def test_iou():
