@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import cv2
 import numpy as np
@@ -143,8 +143,22 @@ def live_schedule(
         yield frame, gray, detections
 
 
+class FrameSink(Protocol):
+    """Where each frame's result goes (the JSON log, a recording, the window); adding an output is one more."""
+
+    needs_drawing: bool  # wants the frame with the overlay drawn on it
+
+    def show(self, result: FrameResult, drawn: np.ndarray | None) -> str | None: ...  # "quit" stops the run
+
+    def idle(self) -> str | None: ...  # the source is reconnecting
+
+    def close(self) -> None: ...
+
+
 class JsonLog:
     """The --log-json contract: one JSON line per output frame."""
+
+    needs_drawing = False
 
     def __init__(self, target: str) -> None:
         if target == "-":
@@ -170,10 +184,88 @@ class JsonLog:
         record = {"frame": result.frame.index, "t": round(result.frame.t, 4), "faces": faces}
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
 
+    def show(self, result: FrameResult, drawn: np.ndarray | None) -> None:
+        self.write(result)
+
+    def idle(self) -> None:
+        return None
+
     def close(self) -> None:
         self._file.flush()
         if self._close:
             self._file.close()
+
+
+class Recording:
+    """--record: the annotated frames as a video, 0600, opened on the first frame (its size is known then)."""
+
+    needs_drawing = True
+
+    def __init__(self, path: str, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self._writer: cv2.VideoWriter | None = None
+
+    def show(self, result: FrameResult, drawn: np.ndarray | None) -> None:
+        assert drawn is not None
+        if self._writer is None:
+            self._writer = _open_writer(self.path, drawn, self.fps)
+        self._writer.write(drawn)
+
+    def idle(self) -> None:
+        return None
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+
+
+class Window:
+    """The OpenCV window and its keys: q/Esc quit, f fullscreen, s snapshot, d debug lines."""
+
+    needs_drawing = True
+
+    def __init__(self, outputs: Outputs) -> None:
+        self.outputs = outputs
+        self.fullscreen = outputs.fullscreen
+        self._last: np.ndarray | None = None
+        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+        if self.fullscreen:
+            cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
+
+    def show(self, result: FrameResult, drawn: np.ndarray | None) -> str | None:
+        self._last = drawn
+        cv2.imshow(WINDOW, drawn)
+        return self._key(cv2.waitKey(1))
+
+    def idle(self) -> str | None:
+        if self._last is None:
+            return None
+        cv2.imshow(WINDOW, overlay.draw_status(self._last.copy(), "reconnecting..."))
+        return self._key(cv2.waitKey(30))
+
+    def _key(self, key: int) -> str | None:
+        action = _handle_key(key, self._last, self.outputs)
+        if action == "debug":
+            self.outputs.debug = not self.outputs.debug
+        elif action == "fullscreen":
+            self.fullscreen = not self.fullscreen
+            mode = cv2.WINDOW_FULLSCREEN if self.fullscreen else cv2.WINDOW_NORMAL
+            cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, mode)
+        return "quit" if action == "quit" else None
+
+    def close(self) -> None:
+        cv2.destroyWindow(WINDOW)
+
+
+def frame_sinks(outputs: Outputs, fps: float) -> list[FrameSink]:
+    sinks: list[FrameSink] = []
+    if outputs.log_json:
+        sinks.append(JsonLog(outputs.log_json))
+    if outputs.record:
+        sinks.append(Recording(outputs.record, fps))
+    if outputs.window:
+        sinks.append(Window(outputs))
+    return sinks
 
 
 @dataclass
@@ -218,19 +310,12 @@ def run_loop(
 ) -> Summary:
     times = StageTimes()
     every = recognizer.settings.detect_every
-    log_json = JsonLog(outputs.log_json) if outputs.log_json else None
-    writer: cv2.VideoWriter | None = None
     fps_counter = FPS().start()
     started = time.perf_counter()
     frames = encodings = 0
-    fullscreen = outputs.fullscreen
-    last_drawn: np.ndarray | None = None
     last_t = 0.0
-    if outputs.window:
-        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-        if fullscreen:
-            cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
-    draw = outputs.window or outputs.record is not None
+    sinks = frame_sinks(outputs, source.fps)
+    draw = any(sink.needs_drawing for sink in sinks)
     pool = ThreadPoolExecutor(1, thread_name_prefix="detector")
     schedule = (
         live_schedule(source, detector, every, pool, times)
@@ -242,10 +327,8 @@ def run_loop(
             if stop is not None and stop.requested:
                 break
             if item is None:  # a live source is reconnecting
-                if outputs.window and last_drawn is not None:
-                    cv2.imshow(WINDOW, overlay.draw_status(last_drawn.copy(), "reconnecting..."))
-                    if _handle_key(cv2.waitKey(30), last_drawn, outputs) == "quit":
-                        break
+                if any(sink.idle() == "quit" for sink in sinks):
+                    break
                 continue
             frame, gray, detections = item
             if watcher is not None and (matcher := watcher.take()) is not None:
@@ -259,28 +342,14 @@ def run_loop(
             frames += 1
             encodings += result.encoded
             fps_counter.update()
-            if log_json:
-                log_json.write(result)
+            drawn = None
             if draw:
                 start = time.perf_counter()
                 stats = _stats_lines(times, frames, started) if outputs.window else ()
-                last_drawn = overlay.render(frame.image, result.faces, stats, debug=outputs.debug)
-                if writer is None and outputs.record:
-                    writer = _open_writer(outputs.record, last_drawn, source.fps)
-                if writer is not None:
-                    writer.write(last_drawn)
+                drawn = overlay.render(frame.image, result.faces, stats, debug=outputs.debug)
                 times.add("draw", (time.perf_counter() - start) * 1000)
-            if outputs.window:
-                cv2.imshow(WINDOW, last_drawn)
-                action = _handle_key(cv2.waitKey(1), last_drawn, outputs)
-                if action == "quit":
-                    break
-                if action == "debug":
-                    outputs.debug = not outputs.debug
-                if action == "fullscreen":
-                    fullscreen = not fullscreen
-                    mode = cv2.WINDOW_FULLSCREEN if fullscreen else cv2.WINDOW_NORMAL
-                    cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, mode)
+            if [sink.show(result, drawn) for sink in sinks].count("quit"):
+                break
             if stop_after is not None and frames >= stop_after:
                 break
         if events is not None:  # the tracks still open end with the run; waiting unknowns are decided
@@ -289,12 +358,8 @@ def run_loop(
         schedule.close()
         pool.shutdown(wait=True)
         fps_counter.stop()
-        if log_json:
-            log_json.close()
-        if writer is not None:
-            writer.release()
-        if outputs.window:
-            cv2.destroyWindow(WINDOW)
+        for sink in sinks:
+            sink.close()
     elapsed = max(fps_counter.elapsed(), 1e-9)
     stage_ms = {
         k: times.totals[k] / max(frames, 1)
