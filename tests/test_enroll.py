@@ -115,7 +115,7 @@ def test_enroll_from_a_camera_uses_the_live_detector_and_says_when_time_ran_out(
 ):
     """`enroll --camera` put every frame through the still-photo pipeline with its CNN fallback
     (128 s for a 9 s clip) and ended with 2 photos and no word of its timeout."""
-    import livecam.cli as cli
+    import livecam.cli.enroll as cli
     from livecam.faces import FaceEngine
 
     calls: list[str | None] = []

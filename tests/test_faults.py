@@ -194,7 +194,7 @@ class Unplugged(UnpluggableCamera):
 
 def test_an_unplugged_camera_shows_reconnecting_and_the_run_goes_on(tmp_path, data, monkeypatch, capsys):
     import livecam.capture as capture
-    import livecam.cli as cli
+    import livecam.cli.run as cli
     import livecam.live as live
     from livecam import overlay
 

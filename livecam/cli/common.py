@@ -1,0 +1,93 @@
+"""What every command shares: exit codes, the one-line usage error, engine settings from config and flags."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..batch import EngineSettings
+from ..config import Config, override
+from ..faces import DETECTORS, Face
+from ..gallery import pick_subject
+from ..images import ImageError
+from ..models import MODELS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_DIFFERENT = 1  # verify: different people (0 same, 2 could not tell), so a script can branch on it
+
+
+class UsageError(Exception):
+    """Bad command-line use or configuration: exit 2 with one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UsageError(message)
+
+
+def _settings(cfg: Config, flip: bool) -> EngineSettings:
+    return EngineSettings(
+        models_dir=cfg.models_dir,
+        model=cfg.encoding.model,
+        detector=cfg.detection.detector,
+        upsample=cfg.detection.upsample,
+        max_upsample=max(cfg.detection.max_upsample, cfg.detection.upsample),
+        cnn_fallback=cfg.detection.cnn_fallback,
+        jitters=cfg.encoding.jitters,
+        flip_average=flip,
+    )
+
+
+def _gallery_settings(cfg: Config) -> EngineSettings:
+    return _settings(cfg, cfg.encoding.flip_average != "never")
+
+
+def _probe_settings(cfg: Config, args: argparse.Namespace) -> EngineSettings:
+    if getattr(args, "flip", None) is not None:
+        return _settings(cfg, args.flip)
+    return _settings(cfg, cfg.encoding.flip_average == "always")
+
+
+def _apply_engine_flags(cfg: Config, args: argparse.Namespace) -> Config:
+    # A detector or upsampling named on the command line is exactly what runs: no fallbacks
+    detector, upsample = getattr(args, "detector", None), getattr(args, "upsample", None)
+    cfg = override(cfg, "detection", detector=detector, upsample=upsample, max_upsample=upsample)
+    if detector is not None:
+        cfg = override(cfg, "detection", cnn_fallback=False)
+    return override(cfg, "encoding", jitters=getattr(args, "jitters", None))
+
+
+def _known_faces(cfg: Config, args: argparse.Namespace) -> Path:
+    return Path(args.known_faces) if getattr(args, "known_faces", None) else cfg.known_faces
+
+
+def _subject(engine, settings: EngineSettings, path: str) -> Face:
+    from ..batch import encode_path
+
+    result = encode_path(engine, settings, Path(path))
+    if result.error:
+        raise ImageError(result.error)
+    face, reason = pick_subject(result.faces)
+    if face is None:
+        raise ImageError(f"{path}: {reason}")
+    return face
+
+
+def _model_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", choices=tuple(MODELS), help="the embedder (default from config: encoding.model)")
+
+
+def _engine_flags(p: argparse.ArgumentParser) -> None:
+    _model_flag(p)
+    p.add_argument("--jitters", type=int, help="random re-samplings averaged per face (slower, steadier)")
+    p.add_argument("--upsample", type=int, help="HOG upsampling steps for small faces (exactly: no fallback)")
+    p.add_argument("--detector", choices=DETECTORS, help="hog (fast) or cnn (robust, slow); exactly: no cnn fallback")
+    flip = p.add_mutually_exclusive_group()
+    flip.add_argument(
+        "--flip",
+        dest="flip",
+        action="store_true",
+        default=None,
+        help="average each face with its mirror image (more accurate, 2x network work)",
+    )
+    flip.add_argument("--no-flip", dest="flip", action="store_false", help="no mirror-image averaging")

@@ -1,0 +1,53 @@
+"""`livecam gallery`: list, remove or rename enrolled people."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ..config import Config
+from ..enroll import remove_person, rename_person
+from ..gallery import gallery_stats, load_gallery
+from .common import (
+    EXIT_OK,
+    UsageError,
+    _gallery_settings,
+    _known_faces,
+    _model_flag,
+)
+
+log = logging.getLogger("livecam")
+
+
+def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
+    root = _known_faces(cfg, args)
+    gallery_settings = _gallery_settings(cfg)
+    if args.action == "list":
+        gallery = load_gallery(root, gallery_settings, cfg.workers)
+        counts = gallery.counts()
+        for name in gallery.names:
+            print(f"{name}\t{counts[name]} photo(s)")
+        for relpath, reason in sorted(gallery.skipped.items()):
+            print(f"skipped {relpath}: {reason}")
+        print(f"{gallery_stats(gallery)} in {root}")
+        return EXIT_OK
+    if args.action == "remove":
+        if len(args.names) != 1:
+            raise UsageError("gallery remove takes one NAME")
+        n = remove_person(root, args.names[0], gallery_settings)
+        print(f"removed {args.names[0]} ({n} photo(s))")
+        return EXIT_OK
+    if len(args.names) != 2:
+        raise UsageError("gallery rename takes OLD NEW")
+    rename_person(root, args.names[0], args.names[1], gallery_settings)
+    print(f"renamed {args.names[0]} -> {args.names[1]}")
+    return EXIT_OK
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gallery", help="list, remove or rename enrolled people")
+    _model_flag(p)
+    p.add_argument("action", choices=("list", "remove", "rename"))
+    p.add_argument("names", nargs="*", help="remove NAME | rename OLD NEW")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.set_defaults(func=cmd_gallery)

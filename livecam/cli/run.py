@@ -1,0 +1,193 @@
+"""`livecam run` and `livecam bench`: the live recognizer, and its per-stage costs on a video file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from ..actions import Action, ActionRunner
+from ..capture import open_source
+from ..check import display_available
+from ..config import Config, override
+from ..detection import Detector
+from ..encoder import EncoderProcess
+from ..events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore
+from ..gallery import gallery_stats, load_gallery
+from ..live import Outputs, run_loop, suggest_settings
+from ..liveness import LICENCE_NOTE
+from ..models import MODELS
+from ..recognizer import LiveSettings, Recognizer
+from ..redact import redact_url
+from ..reload import GalleryWatcher, listing
+from ..stopping import StopRequest
+from ..storage import check_output_dir, check_output_file, ensure_private_dir
+from ..tracking import VotingRule
+from .common import (
+    EXIT_OK,
+    UsageError,
+    _gallery_settings,
+    _model_flag,
+    _probe_settings,
+)
+
+log = logging.getLogger("livecam")
+
+
+def _live_settings(cfg: Config) -> LiveSettings:
+    v = cfg.voting
+    return LiveSettings(
+        min_face_px=cfg.live.min_face_px,
+        detect_every=cfg.live.detect_every,
+        recheck_seconds=cfg.live.recheck_seconds,
+        max_encodes_per_frame=cfg.live.max_encodes_per_frame,
+        max_faces=cfg.live.max_faces,
+        voting=VotingRule(v.window, v.agree, v.instant_distance, v.unknown_after),
+        liveness=cfg.door.liveness == "blink",
+        unknown_wait_seconds=cfg.door.unknown_wait_seconds,
+    )
+
+
+def _start_pipeline(args: argparse.Namespace, cfg: Config, realtime: bool):
+    """Open the source first (a missing camera must fail fast), then build the models and gallery."""
+    # The detector thread has the other core; OpenBLAS threads that spin-wait
+    # beside it slow both. Read by OpenBLAS when dlib is first imported.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    cam = cfg.camera
+    source = open_source(args.camera, realtime, cam.width, cam.height, cam.fps, getattr(args, "loop", False))
+    try:
+        engine = _probe_settings(cfg, args).build().load()
+        gallery_settings = _gallery_settings(cfg)
+        gallery = load_gallery(
+            cfg.known_faces, gallery_settings, cfg.workers, engine.with_flip(gallery_settings.flip_average)
+        )
+        log.info("gallery %s: %s", cfg.known_faces, gallery_stats(gallery))
+        if not len(gallery):
+            log.warning("%s: no enrolled faces; every face will be unknown", cfg.known_faces)
+        settings = _live_settings(cfg)
+        if settings.liveness:
+            log.warning("%s", LICENCE_NOTE)
+        # live: the network runs in its own process so the display never waits for it;
+        # files: on this thread, so that a file gives the same result on every run
+        encoder = EncoderProcess(_probe_settings(cfg, args)) if source.live else None
+        matcher = gallery.matcher(cfg.matching.threshold, cfg.matching.margin)
+        recognizer = Recognizer(engine, matcher, settings, source.fps, encoder)
+        return source, recognizer, Detector(engine, settings.min_face_px)
+    except BaseException:
+        source.close()
+        raise
+
+
+def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
+    window = not args.no_window
+    if window and not display_available()[0]:
+        raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam run ...)")
+    _check_run_outputs(args, cfg)
+    baseline = listing(cfg.known_faces)  # before the gallery loads: a photo added meanwhile is a change
+    source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
+    outputs = Outputs(
+        window=window, fullscreen=args.fullscreen, record=args.record, log_json=args.log_json, debug=args.debug
+    )
+    watcher = GalleryWatcher(
+        cfg.known_faces,
+        _gallery_settings(cfg),
+        lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin),
+        baseline=baseline,
+    )
+    events = _event_sink(cfg, redact_url(str(args.camera)))
+    with StopRequest() as stop:
+        try:
+            summary = run_loop(source, recognizer, detector, outputs, args.frames, watcher, events, stop)
+        finally:
+            if stop.requested:
+                log.info("stopping")
+            events.close()
+            watcher.close()
+            source.close()
+            if recognizer.encoder is not None:
+                recognizer.encoder.close()
+    for line in summary.lines():
+        log.info("%s", line)
+    if recognizer.encoder is not None and recognizer.encoder.dropped:
+        log.info("%d encoding requests dropped while the encoder was busy", recognizer.encoder.dropped)
+    return stop.exit_code if stop.requested else EXIT_OK
+
+
+def _check_run_outputs(args: argparse.Namespace, cfg: Config) -> None:
+    """Every place a run writes, checked before the models load: one line and exit 2, nothing created."""
+    for path in (args.record, None if args.log_json == "-" else args.log_json, cfg.door.events_log):
+        if path:
+            check_output_file(path)
+    if cfg.door.unknown_dir is not None:
+        check_output_dir(cfg.door.unknown_dir)
+        if os.path.lexists(cfg.door.unknown_dir):
+            ensure_private_dir(cfg.door.unknown_dir)  # refuses a shared folder now, not at the first stranger
+
+
+def _event_sink(cfg: Config, source: str) -> EventSink:
+    door, acts = cfg.door, cfg.actions
+    actions = {
+        "recognized": Action(acts.on_recognized.command, acts.on_recognized.webhook or ""),
+        "unknown": Action(acts.on_unknown.command, acts.on_unknown.webhook or ""),
+    }
+    handlers: list = []  # every event goes to each of these, in order
+    if door.events_log:
+        handlers.append(AuditLog(door.events_log, door.events_keep_days))
+    if any(a.command or a.webhook for a in actions.values()):
+        handlers.append(ActionRunner(actions, acts.webhook_timeout, acts.webhook_retries, acts.queue_size))
+    return EventSink(
+        source,
+        DoorPolicy(
+            door.min_agree,
+            door.cooldown_seconds,
+            door.unknown_wait_seconds,
+            same_face_distance=MODELS[cfg.encoding.model].same_face_distance,
+        ),
+        handlers,
+        UnknownStore(door.unknown_dir, door.unknown_crops_per_minute) if door.unknown_dir else None,
+        Retention(door.unknown_keep_days, door.unknown_keep_count),
+    )
+
+
+def cmd_bench(args: argparse.Namespace, cfg: Config) -> int:
+    cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
+    if str(args.camera).isdigit():
+        raise UsageError("bench needs a video file, not a camera")
+    source, recognizer, detector = _start_pipeline(args, cfg, realtime=False)
+    try:
+        summary = run_loop(source, recognizer, detector, Outputs(), stop_after=args.frames)
+    finally:
+        source.close()
+    for line in summary.lines():
+        print(line)
+    for line in suggest_settings(summary, cfg, args.target_fps):
+        print(line)
+    return EXIT_OK
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="recognize faces live from a camera, stream or video file")
+    _model_flag(p)
+    p.add_argument("--camera", default="0", help="camera index, video file or stream URL (default 0)")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.add_argument("--no-window", action="store_true", help="no window (kiosks, servers)")
+    p.add_argument("--fullscreen", action="store_true")
+    p.add_argument("--realtime", action="store_true", help="play a video file like a camera: paced, frames dropped")
+    p.add_argument("--record", metavar="OUT.mp4", help="write the annotated video")
+    p.add_argument("--log-json", metavar="FILE", help="one JSON line per frame to FILE, or - for stdout")
+    p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak tests)")
+    p.add_argument(
+        "--debug", action="store_true", help="show why unnamed faces are not named: nearest person, distance (key d)"
+    )
+    p.set_defaults(func=cmd_run, flip=None)
+
+    p = sub.add_parser("bench", help="run the pipeline on a video file; per-stage costs and suggested settings")
+    _model_flag(p)
+    p.add_argument("camera", metavar="SRC", help="video file")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.add_argument("--target-fps", type=float, default=30.0)
+    p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.set_defaults(func=cmd_bench, flip=None)
