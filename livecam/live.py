@@ -220,13 +220,19 @@ class Recording:
 
 
 class Window:
-    """The OpenCV window and its keys: q/Esc quit, f fullscreen, s snapshot, d debug lines."""
+    """The OpenCV window and its keys: q/Esc quit, f fullscreen, s snapshot, d debug lines.
+
+    `pace`: a video file is shown at its own speed (the key wait is the pause), not as fast as it
+    decodes (120-180 fps, which nobody can watch); without a window a file still runs flat out.
+    """
 
     needs_drawing = True
 
-    def __init__(self, outputs: Outputs) -> None:
+    def __init__(self, outputs: Outputs, pace: bool = False) -> None:
         self.outputs = outputs
         self.fullscreen = outputs.fullscreen
+        self.pace = pace
+        self._start: tuple[float, float] | None = None  # (wall clock, source time) of the first frame
         self._last: np.ndarray | None = None
         cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
         if self.fullscreen:
@@ -235,7 +241,14 @@ class Window:
     def show(self, result: FrameResult, drawn: np.ndarray | None) -> str | None:
         self._last = drawn
         cv2.imshow(WINDOW, drawn)
-        return self._key(cv2.waitKey(1))
+        wait_ms = 1
+        if self.pace:
+            now = time.monotonic()
+            if self._start is None:
+                self._start = (now, result.frame.t)
+            due = self._start[0] + (result.frame.t - self._start[1])
+            wait_ms = max(1, int((due - now) * 1000))
+        return self._key(cv2.waitKey(wait_ms))
 
     def idle(self) -> str | None:
         if self._last is None:
@@ -257,14 +270,14 @@ class Window:
         cv2.destroyWindow(WINDOW)
 
 
-def frame_sinks(outputs: Outputs, fps: float) -> list[FrameSink]:
+def frame_sinks(outputs: Outputs, fps: float, live: bool = True) -> list[FrameSink]:
     sinks: list[FrameSink] = []
     if outputs.log_json:
         sinks.append(JsonLog(outputs.log_json))
     if outputs.record:
         sinks.append(Recording(outputs.record, fps))
     if outputs.window:
-        sinks.append(Window(outputs))
+        sinks.append(Window(outputs, pace=not live))
     return sinks
 
 
@@ -314,7 +327,7 @@ def run_loop(
     started = time.perf_counter()
     frames = encodings = 0
     last_t = 0.0
-    sinks = frame_sinks(outputs, source.fps)
+    sinks = frame_sinks(outputs, source.fps, live=source.live)
     draw = any(sink.needs_drawing for sink in sinks)
     pool = ThreadPoolExecutor(1, thread_name_prefix="detector")
     schedule = (

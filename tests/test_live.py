@@ -277,11 +277,12 @@ def virtual_display(monkeypatch):
 
 def test_window_shows_the_name(tmp_path, data, lin_gallery, monkeypatch, virtual_display):
     """Opens the real OpenCV window on a virtual screen and reads back the frames it was given."""
-    shown = []
+    shown, when = [], []
     real_imshow = cv2.imshow
 
     def imshow(name, image):
         shown.append(image.copy())
+        when.append(time.monotonic())
         real_imshow(name, image)
 
     monkeypatch.setattr(cv2, "imshow", imshow)
@@ -297,6 +298,8 @@ def test_window_shows_the_name(tmp_path, data, lin_gallery, monkeypatch, virtual
         ]
     )
     assert code == 0 and len(shown) == 200
+    # a file in a window plays at its own speed (29.97 fps: 199 frames in 6.6 s), not flat out
+    assert when[-1] - when[0] >= 0.95 * 199 / 29.97
     # the label as the overlay draws it (name, then the distance, which is left out of the template)
     height = int(overlay.LABEL_PX * 1.4)
     expected = np.full((height, 300, 3), overlay.KNOWN_COLOUR, np.uint8)
