@@ -1,0 +1,45 @@
+"""The model registry: each model's spec is what its engine, the config and the cache use (models.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import photo
+
+from livecam.batch import EngineSettings
+from livecam.config import Config, ConfigError, parse_config, resolved
+from livecam.images import load_image
+from livecam.models import MODELS, spec_of
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_models_engine_gives_embeddings_of_its_spec(data, name):
+    engine = EngineSettings(model=name, flip_average=False).build()
+    assert engine.spec is MODELS[name]
+    faces = engine.faces(load_image(photo(data, "Tony_Blair", 1)))
+    assert len(faces) == 1 and faces[0].encoding.shape == (MODELS[name].dimension,)
+    assert np.isfinite(faces[0].encoding).all()
+
+
+def test_a_null_distance_in_the_config_is_the_models_own():
+    for name, spec in MODELS.items():
+        cfg = resolved(parse_config({"encoding": {"model": name}}))
+        assert cfg.matching.threshold == spec.threshold and cfg.matching.margin == spec.margin
+        assert cfg.voting.instant_distance == spec.instant_distance
+    mine = resolved(parse_config({"encoding": {"model": "facenet"}, "matching": {"threshold": 0.8}}))
+    assert mine.matching.threshold == 0.8 and mine.matching.margin == MODELS["facenet"].margin
+    assert resolved(Config()).matching.threshold == MODELS["dlib"].threshold
+
+
+def test_an_unknown_model_is_refused():
+    with pytest.raises(ConfigError, match="encoding.model must be one of dlib, facenet, fusion"):
+        parse_config({"encoding": {"model": "arcface"}})
+    with pytest.raises(ValueError, match="unknown model"):
+        spec_of("arcface")
+
+
+def test_every_spec_is_coherent():
+    for spec in MODELS.values():
+        assert spec.instant_distance < spec.threshold < spec.verify_threshold < spec.same_face_distance
+        assert 0 < spec.margin < spec.threshold and 0 < spec.unknown_gap < spec.threshold
+        assert spec.threshold < spec.unknown_eager_within and spec.duplicate_distance < spec.instant_distance
