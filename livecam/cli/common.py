@@ -11,6 +11,7 @@ from ..faces import DETECTORS, Face
 from ..gallery import pick_subject
 from ..images import ImageError
 from ..models import MODELS
+from ..wiring import gallery_settings, probe_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_DIFFERENT = 1  # verify: different people (0 same, 2 could not tell), so a script can branch on it
@@ -25,27 +26,12 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _settings(cfg: Config, flip: bool) -> EngineSettings:
-    return EngineSettings(
-        models_dir=cfg.models_dir,
-        model=cfg.encoding.model,
-        detector=cfg.detection.detector,
-        upsample=cfg.detection.upsample,
-        max_upsample=max(cfg.detection.max_upsample, cfg.detection.upsample),
-        cnn_fallback=cfg.detection.cnn_fallback,
-        jitters=cfg.encoding.jitters,
-        flip_average=flip,
-    )
-
-
 def _gallery_settings(cfg: Config) -> EngineSettings:
-    return _settings(cfg, cfg.encoding.flip_average != "never")
+    return gallery_settings(cfg)
 
 
 def _probe_settings(cfg: Config, args: argparse.Namespace) -> EngineSettings:
-    if getattr(args, "flip", None) is not None:
-        return _settings(cfg, args.flip)
-    return _settings(cfg, cfg.encoding.flip_average == "always")
+    return probe_settings(cfg, getattr(args, "flip", None))
 
 
 def _apply_engine_flags(cfg: Config, args: argparse.Namespace) -> Config:

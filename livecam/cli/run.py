@@ -7,23 +7,15 @@ import logging
 import os
 from pathlib import Path
 
-from ..actions import Action, ActionRunner
 from ..capture import open_source
 from ..check import display_available
 from ..config import Config, override
-from ..detection import Detector
-from ..encoder import EncoderProcess
-from ..events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore
-from ..gallery import gallery_stats, load_gallery
 from ..live import Outputs, run_loop, suggest_settings
-from ..liveness import LICENCE_NOTE
-from ..models import MODELS
-from ..recognizer import LiveSettings, Recognizer
 from ..redact import redact_url
 from ..reload import GalleryWatcher, listing
 from ..stopping import StopRequest
 from ..storage import check_output_dir, check_output_file, ensure_private_dir
-from ..tracking import VotingRule
+from ..wiring import build_door, build_recognizer
 from .common import (
     EXIT_OK,
     UsageError,
@@ -35,45 +27,13 @@ from .common import (
 log = logging.getLogger("livecam")
 
 
-def _live_settings(cfg: Config) -> LiveSettings:
-    v = cfg.voting
-    return LiveSettings(
-        min_face_px=cfg.live.min_face_px,
-        detect_every=cfg.live.detect_every,
-        recheck_seconds=cfg.live.recheck_seconds,
-        max_encodes_per_frame=cfg.live.max_encodes_per_frame,
-        max_faces=cfg.live.max_faces,
-        voting=VotingRule(v.window, v.agree, v.instant_distance, v.unknown_after),
-        liveness=cfg.door.liveness == "blink",
-        unknown_wait_seconds=cfg.door.unknown_wait_seconds,
-    )
-
-
 def _start_pipeline(args: argparse.Namespace, cfg: Config, realtime: bool):
     """Open the source first (a missing camera must fail fast), then build the models and gallery."""
-    # The detector thread has the other core; OpenBLAS threads that spin-wait
-    # beside it slow both. Read by OpenBLAS when dlib is first imported.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cam = cfg.camera
     source = open_source(args.camera, realtime, cam.width, cam.height, cam.fps, getattr(args, "loop", False))
     try:
-        engine = _probe_settings(cfg, args).build().load()
-        gallery_settings = _gallery_settings(cfg)
-        gallery = load_gallery(
-            cfg.known_faces, gallery_settings, cfg.workers, engine.with_flip(gallery_settings.flip_average)
-        )
-        log.info("gallery %s: %s", cfg.known_faces, gallery_stats(gallery))
-        if not len(gallery):
-            log.warning("%s: no enrolled faces; every face will be unknown", cfg.known_faces)
-        settings = _live_settings(cfg)
-        if settings.liveness:
-            log.warning("%s", LICENCE_NOTE)
-        # live: the network runs in its own process so the display never waits for it;
-        # files: on this thread, so that a file gives the same result on every run
-        encoder = EncoderProcess(_probe_settings(cfg, args)) if source.live else None
-        matcher = gallery.matcher(cfg.matching.threshold, cfg.matching.margin)
-        recognizer = Recognizer(engine, matcher, settings, source.fps, encoder)
-        return source, recognizer, Detector(engine, settings.min_face_px)
+        recognizer, detector = build_recognizer(cfg, source, _probe_settings(cfg, args))
+        return source, recognizer, detector
     except BaseException:
         source.close()
         raise
@@ -96,7 +56,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
         lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin),
         baseline=baseline,
     )
-    events = _event_sink(cfg, redact_url(str(args.camera)))
+    events = build_door(cfg, redact_url(str(args.camera)))
     with StopRequest() as stop:
         try:
             summary = run_loop(source, recognizer, detector, outputs, args.frames, watcher, events, stop)
@@ -124,31 +84,6 @@ def _check_run_outputs(args: argparse.Namespace, cfg: Config) -> None:
         check_output_dir(cfg.door.unknown_dir)
         if os.path.lexists(cfg.door.unknown_dir):
             ensure_private_dir(cfg.door.unknown_dir)  # refuses a shared folder now, not at the first stranger
-
-
-def _event_sink(cfg: Config, source: str) -> EventSink:
-    door, acts = cfg.door, cfg.actions
-    actions = {
-        "recognized": Action(acts.on_recognized.command, acts.on_recognized.webhook or ""),
-        "unknown": Action(acts.on_unknown.command, acts.on_unknown.webhook or ""),
-    }
-    handlers: list = []  # every event goes to each of these, in order
-    if door.events_log:
-        handlers.append(AuditLog(door.events_log, door.events_keep_days))
-    if any(a.command or a.webhook for a in actions.values()):
-        handlers.append(ActionRunner(actions, acts.webhook_timeout, acts.webhook_retries, acts.queue_size))
-    return EventSink(
-        source,
-        DoorPolicy(
-            door.min_agree,
-            door.cooldown_seconds,
-            door.unknown_wait_seconds,
-            same_face_distance=MODELS[cfg.encoding.model].same_face_distance,
-        ),
-        handlers,
-        UnknownStore(door.unknown_dir, door.unknown_crops_per_minute) if door.unknown_dir else None,
-        Retention(door.unknown_keep_days, door.unknown_keep_count),
-    )
 
 
 def cmd_bench(args: argparse.Namespace, cfg: Config) -> int:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..config import Config, override
 from ..images import ImageError
+from ..wiring import engine_settings
 from .common import (
     EXIT_DIFFERENT,
     EXIT_OK,
@@ -17,7 +18,6 @@ from .common import (
     _apply_engine_flags,
     _engine_flags,
     _gallery_settings,
-    _settings,
     _subject,
 )
 
@@ -29,7 +29,7 @@ def cmd_verify(args: argparse.Namespace, cfg: Config) -> int:
     cfg = override(cfg, "matching", verify_threshold=args.threshold)
     threshold = cfg.matching.verify_threshold
     # two photos, like enrolled ones: worth the mirror pass unless told otherwise
-    settings = _settings(cfg, args.flip) if args.flip is not None else _gallery_settings(cfg)
+    settings = engine_settings(cfg, args.flip) if args.flip is not None else _gallery_settings(cfg)
     engine = settings.build()
     try:
         a = _subject(engine, settings, args.a)
