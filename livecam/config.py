@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .models import MODELS, spec_of
+from .models import DETECTORS, MODELS, spec_of
 
 DEFAULT_CONFIG_FILE = Path("config.yaml")
 MAX_CONFIG_BYTES = 1 << 20  # a config is a page of settings; /dev/zero or a huge file is refused before reading it
@@ -38,7 +38,7 @@ def _opt(
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    detector: str = _opt("hog", choices=("hog", "cnn"))
+    detector: str = _opt("hog", choices=tuple(DETECTORS))  # models.DETECTORS
     upsample: int = _opt(1, lo=0, hi=4)
     max_upsample: int = _opt(2, lo=0, hi=4)
     cnn_fallback: bool = _opt(True)

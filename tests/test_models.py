@@ -43,3 +43,16 @@ def test_every_spec_is_coherent():
         assert spec.instant_distance < spec.threshold < spec.verify_threshold < spec.same_face_distance
         assert 0 < spec.margin < spec.threshold and 0 < spec.unknown_gap < spec.threshold
         assert spec.threshold < spec.unknown_eager_within and spec.duplicate_distance < spec.instant_distance
+
+
+def test_a_detector_is_a_registry_line(data, capsys):
+    """`--detector mtcnn` (one function in facenet.py, one line in models.DETECTORS) finds the face, with any model."""
+    import json
+
+    from livecam.cli import main
+
+    assert main(["encode", "--detector", "mtcnn", str(photo(data, "Tony_Blair", 1))]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert len(record["faces"]) == 1 and len(record["faces"][0]["encoding"]) == 128
+    with pytest.raises(ConfigError, match="detection.detector must be one of hog, cnn, mtcnn"):
+        parse_config({"detection": {"detector": "yolo"}})

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ..batch import EngineSettings
 from ..config import Config, override
-from ..faces import DETECTORS, Face
+from ..faces import Face
 from ..gallery import pick_subject
 from ..images import ImageError
-from ..models import MODELS
+from ..models import DETECTORS, MODELS
 from ..wiring import gallery_settings, probe_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -67,7 +67,9 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     _model_flag(p)
     p.add_argument("--jitters", type=int, help="random re-samplings averaged per face (slower, steadier)")
     p.add_argument("--upsample", type=int, help="HOG upsampling steps for small faces (exactly: no fallback)")
-    p.add_argument("--detector", choices=DETECTORS, help="hog (fast) or cnn (robust, slow); exactly: no cnn fallback")
+    p.add_argument(
+        "--detector", choices=tuple(DETECTORS), help="hog (fast), cnn (robust, slow) or mtcnn; exactly: no fallback"
+    )
     flip = p.add_mutually_exclusive_group()
     flip.add_argument(
         "--flip",
