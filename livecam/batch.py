@@ -8,12 +8,16 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .faces import Box, Face, FaceEngine
 from .images import ImageError, decode_image, read_bytes
 from .models import build_engine
+
+if TYPE_CHECKING:
+    from .stages import PhotoEngine
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ class FileResult:
 
 
 def encode_paths(
-    engine: FaceEngine, settings: EngineSettings, paths: list[Path], follow_symlinks: bool = True
+    engine: PhotoEngine, settings: EngineSettings, paths: list[Path], follow_symlinks: bool = True
 ) -> list[FileResult]:
     """Faces in each file; the chips of all files go through the network in one batch,
     which is ~10 % cheaper per face than one call per photo."""
@@ -74,7 +78,7 @@ def encode_paths(
     return results
 
 
-def encode_path(engine: FaceEngine, settings: EngineSettings, path: Path) -> FileResult:
+def encode_path(engine: PhotoEngine, settings: EngineSettings, path: Path) -> FileResult:
     return encode_paths(engine, settings, [path])[0]
 
 

@@ -12,7 +12,8 @@ import logging
 import cv2
 import numpy as np
 
-from .faces import Box, FaceEngine
+from .faces import Box
+from .stages import FrameDetector
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class Detector:
     releases the GIL while detecting).
     """
 
-    def __init__(self, engine: FaceEngine, min_face_px: int) -> None:
+    def __init__(self, engine: FrameDetector, min_face_px: int) -> None:
         self.engine = engine
         self.scale = min(1.0, HOG_MIN_FACE_PX / max(min_face_px, 1))
         self._capped: tuple[int, int] | None = None

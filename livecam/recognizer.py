@@ -26,10 +26,11 @@ import numpy as np
 from .capture import Frame
 from .config import DoorConfig, LiveConfig
 from .encoder import EncoderProcess
-from .faces import Box, FaceEngine, face_distance
+from .faces import Box, face_distance
 from .identity import UNDECIDED, Identity
 from .liveness import BlinkDetector, eye_aspect_ratios
 from .matching import Match, Matcher
+from .stages import LiveEngine
 from .tracking import Track, Tracker, VotingRule, decide, iou
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class Recognizer:
 
     def __init__(
         self,
-        engine: FaceEngine,
+        engine: LiveEngine,
         matcher: Matcher,
         settings: LiveSettings,
         fps: float = 30.0,
