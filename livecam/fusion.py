@@ -8,7 +8,7 @@ the policy and the cache need nothing new: fusion is one more model.
 
 A chip carries both models' chips in one flat array (the encoder process's
 wire protocol moves arrays): dlib's aligned 150x150 chip, then FaceNet's
-MTCNN-framed 160x160 crop.
+packed region (facenet.py), which MTCNN frames in the encoder process.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from .faces import CHIP_SIZE, Box, FaceEngine
 from .models import DLIB, FACENET, FUSION
 
 _DLIB_CHIP = (CHIP_SIZE, CHIP_SIZE, 3)
-_FACENET_CHIP = (160, 160, 3)
 _SPLIT = int(np.prod(_DLIB_CHIP))
 
 
@@ -56,5 +55,5 @@ class FusionEngine(FaceEngine):
         if not chips:
             return np.zeros((0, self.spec.dimension), np.float32)
         dlib_part = super().encode_chips([np.ascontiguousarray(c[:_SPLIT].reshape(_DLIB_CHIP)) for c in chips])
-        facenet_part = self._facenet_engine.encode_chips([c[_SPLIT:].reshape(_FACENET_CHIP) for c in chips])
+        facenet_part = self._facenet_engine.encode_chips([c[_SPLIT:] for c in chips])
         return np.hstack([dlib_part / DLIB.threshold, facenet_part / FACENET.threshold]).astype(np.float32)
