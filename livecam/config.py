@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from typing import Any
 import yaml
 
 from .models import DETECTORS, MODELS, spec_of
+from .storage import read_regular
 
 DEFAULT_CONFIG_FILE = Path("config.yaml")
 MAX_CONFIG_BYTES = 1 << 20  # a config is a page of settings; /dev/zero or a huge file is refused before reading it
@@ -286,15 +285,9 @@ def load_config(path: Path | None = None) -> Config:
 def _read_text(path: Path) -> str:
     """The file's text: a regular file of at most MAX_CONFIG_BYTES (a FIFO or a device is never waited on)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        data = read_regular(path, MAX_CONFIG_BYTES, follow_symlinks=True)  # a linked config is fine to read
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{path}: not a regular file")
-        data = f.read(MAX_CONFIG_BYTES + 1)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KB: not a config file")
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})" if exc.strerror else str(exc)) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

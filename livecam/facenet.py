@@ -117,12 +117,9 @@ class FaceNetEngine(FaceEngine):
         return self
 
     # -- detection: MTCNN for photos (FaceNet's own framing) -----------------------------
-    def _mtcnn_boxes(self, rgb: np.ndarray) -> list[tuple[Box, float]]:
-        return mtcnn_boxes(rgb)
-
     def detect_still(self, rgb, upsample: int = 1, max_upsample: int = 2, cnn_fallback: bool = True) -> list[Box]:
         image, scale = _within(rgb, STILL_DETECT_PIXELS)
-        boxes = [b for b, _ in self._mtcnn_boxes(image)]
+        boxes = [b for b, _ in mtcnn_boxes(image)]
         if scale != 1.0:
             h, w = rgb.shape[:2]
             boxes = [b.scaled(1 / scale).clipped(h, w) for b in boxes]
@@ -171,7 +168,7 @@ class FaceNetEngine(FaceEngine):
         """FaceNet's 160x160 crop: the MTCNN box of the face nearest the given box, with the margin."""
         outer, region, box = self._unpack(packed)
         crop = outer[region.top : region.bottom, region.left : region.right]
-        found = self._mtcnn_boxes(crop) if crop.size else []
+        found = mtcnn_boxes(crop) if crop.size else []
         b = box
         if found:
             cx, cy = box.center

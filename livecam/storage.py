@@ -145,9 +145,10 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> Non
             os.close(dir_fd)
 
 
-def read_regular(path: Path | str, limit: int) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes, never through a symlink (a FIFO never hangs)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+def read_regular(path: Path | str, limit: int, follow_symlinks: bool = False) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (a FIFO or a device is never waited on);
+    not through a symlink unless `follow_symlinks`. OSError otherwise; str() names the file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW))
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -13,10 +13,10 @@ from ..config import Config
 from ..gallery import gallery_stats, load_gallery
 from ..models import MODELS
 from ..storage import check_output_file
+from ..wiring import gallery_settings
 from .common import (
     EXIT_OK,
     UsageError,
-    _gallery_settings,
     _known_faces,
     _model_flag,
 )
@@ -27,7 +27,7 @@ log = logging.getLogger("livecam")
 def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     check_output_file(args.plot)
     root = _known_faces(cfg, args)
-    gallery = load_gallery(root, _gallery_settings(cfg), cfg.workers)
+    gallery = load_gallery(root, gallery_settings(cfg), cfg.workers)
     try:
         cal = calibrate(gallery, args.far)
     except ValueError as exc:

@@ -11,7 +11,7 @@ from ..faces import Face
 from ..gallery import pick_subject
 from ..images import ImageError
 from ..models import DETECTORS, MODELS
-from ..wiring import gallery_settings, probe_settings
+from ..wiring import probe_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_DIFFERENT = 1  # verify: different people (0 same, 2 could not tell), so a script can branch on it
@@ -24,10 +24,6 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         raise UsageError(message)
-
-
-def _gallery_settings(cfg: Config) -> EngineSettings:
-    return gallery_settings(cfg)
 
 
 def _probe_settings(cfg: Config, args: argparse.Namespace) -> EngineSettings:

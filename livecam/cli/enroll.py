@@ -18,11 +18,11 @@ from ..identity import UNDECIDED
 from ..images import iter_image_files
 from ..recognizer import TrackedFace
 from ..storage import check_output_dir
+from ..wiring import gallery_settings
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
-    _gallery_settings,
     _known_faces,
     _model_flag,
 )
@@ -35,9 +35,9 @@ ENROLL_TIMEOUT_S = 120.0  # `enroll --camera`: time to get the shots asked for
 def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
     root = check_output_dir(_known_faces(cfg, args))
     person_folder(root, args.name)  # a name that cannot be a person's is refused before any work
-    gallery_settings = _gallery_settings(cfg)
-    engine = gallery_settings.build()
-    gallery = load_gallery(root, gallery_settings, cfg.workers, engine)
+    enrolled = gallery_settings(cfg)
+    engine = enrolled.build()
+    gallery = load_gallery(root, enrolled, cfg.workers, engine)
     if args.camera is not None:
         if args.images:
             raise UsageError("give photos or --camera, not both")
@@ -65,7 +65,7 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
             cfg.matching.threshold,
         )
     if report.accepted:
-        load_gallery(root, gallery_settings, cfg.workers, engine)  # encode the new shots now, not at the door
+        load_gallery(root, enrolled, cfg.workers, engine)  # encode the new shots now, not at the door
     print(f"{report.name}: {len(report.accepted)} photo(s) added, {len(report.rejected)} rejected")
     return EXIT_OK if report.accepted else EXIT_FAILED
 

@@ -8,10 +8,10 @@ import logging
 from ..config import Config
 from ..enroll import remove_person, rename_person
 from ..gallery import gallery_stats, load_gallery
+from ..wiring import gallery_settings
 from .common import (
     EXIT_OK,
     UsageError,
-    _gallery_settings,
     _known_faces,
     _model_flag,
 )
@@ -21,9 +21,9 @@ log = logging.getLogger("livecam")
 
 def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
     root = _known_faces(cfg, args)
-    gallery_settings = _gallery_settings(cfg)
+    enrolled = gallery_settings(cfg)
     if args.action == "list":
-        gallery = load_gallery(root, gallery_settings, cfg.workers)
+        gallery = load_gallery(root, enrolled, cfg.workers)
         counts = gallery.counts()
         for name in gallery.names:
             print(f"{name}\t{counts[name]} photo(s)")
@@ -34,12 +34,12 @@ def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
     if args.action == "remove":
         if len(args.names) != 1:
             raise UsageError("gallery remove takes one NAME")
-        n = remove_person(root, args.names[0], gallery_settings)
+        n = remove_person(root, args.names[0], enrolled)
         print(f"removed {args.names[0]} ({n} photo(s))")
         return EXIT_OK
     if len(args.names) != 2:
         raise UsageError("gallery rename takes OLD NEW")
-    rename_person(root, args.names[0], args.names[1], gallery_settings)
+    rename_person(root, args.names[0], args.names[1], enrolled)
     print(f"renamed {args.names[0]} -> {args.names[1]}")
     return EXIT_OK
 

@@ -14,12 +14,12 @@ from ..config import Config, override
 from ..gallery import gallery_stats, load_gallery
 from ..identity import STRANGER_LABEL
 from ..images import iter_image_files
+from ..wiring import gallery_settings
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
     _apply_engine_flags,
     _engine_flags,
-    _gallery_settings,
     _probe_settings,
 )
 
@@ -32,9 +32,9 @@ def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
     cfg = override(cfg, "matching", threshold=args.threshold)
     settings = _probe_settings(cfg, args)
     engine = settings.build()
-    gallery_settings = _gallery_settings(cfg)
-    gallery_engine = engine.with_flip(gallery_settings.flip_average)
-    gallery = load_gallery(cfg.known_faces, gallery_settings, cfg.workers, gallery_engine)
+    enrolled = gallery_settings(cfg)
+    gallery_engine = engine.with_flip(enrolled.flip_average)
+    gallery = load_gallery(cfg.known_faces, enrolled, cfg.workers, gallery_engine)
     log.info("gallery %s: %s", cfg.known_faces, gallery_stats(gallery))
     if not len(gallery):
         log.warning("%s: no enrolled faces; every face will be unknown", cfg.known_faces)

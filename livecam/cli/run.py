@@ -15,11 +15,10 @@ from ..redact import redact_url
 from ..reload import GalleryWatcher, listing
 from ..stopping import StopRequest
 from ..storage import check_output_dir, check_output_file, ensure_private_dir
-from ..wiring import build_door, build_recognizer
+from ..wiring import build_door, build_recognizer, gallery_settings
 from .common import (
     EXIT_OK,
     UsageError,
-    _gallery_settings,
     _model_flag,
     _probe_settings,
 )
@@ -52,7 +51,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     )
     watcher = GalleryWatcher(
         cfg.known_faces,
-        _gallery_settings(cfg),
+        gallery_settings(cfg),
         lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin),
         baseline=baseline,
     )

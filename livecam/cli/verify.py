@@ -10,14 +10,13 @@ import numpy as np
 
 from ..config import Config, override
 from ..images import ImageError
-from ..wiring import engine_settings
+from ..wiring import engine_settings, gallery_settings
 from .common import (
     EXIT_DIFFERENT,
     EXIT_OK,
     UsageError,
     _apply_engine_flags,
     _engine_flags,
-    _gallery_settings,
     _subject,
 )
 
@@ -29,7 +28,7 @@ def cmd_verify(args: argparse.Namespace, cfg: Config) -> int:
     cfg = override(cfg, "matching", verify_threshold=args.threshold)
     threshold = cfg.matching.verify_threshold
     # two photos, like enrolled ones: worth the mirror pass unless told otherwise
-    settings = engine_settings(cfg, args.flip) if args.flip is not None else _gallery_settings(cfg)
+    settings = engine_settings(cfg, args.flip) if args.flip is not None else gallery_settings(cfg)
     engine = settings.build()
     try:
         a = _subject(engine, settings, args.a)
