@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .events import EventHandler
 from .redact import redact_url
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def event_env(event) -> dict[str, str]:
         LIVECAM_TRACK=str(event.track),
         LIVECAM_TIME=event.time,
         LIVECAM_SNAPSHOT=event.snapshot or "",
+        LIVECAM_CAMERA=event.camera or "",
     )
     return env
 
@@ -133,7 +135,7 @@ def _describe(event) -> str:
     return f"{event.kind} event{' for ' + event.name if event.name else ''} at {event.time}"
 
 
-class ActionRunner:
+class ActionRunner(EventHandler):
     """Runs actions off the video loop; when they fall behind, new ones are dropped and counted."""
 
     def __init__(

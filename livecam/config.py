@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,9 +31,22 @@ class ConfigError(ValueError):
 
 
 def _opt(
-    default: Any, *, lo: float | None = None, hi: float | None = None, choices: tuple = (), url: bool = False
+    default: Any,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple = (),
+    url: bool = False,
+    pattern: tuple[str, str] | None = None,
 ) -> Any:
-    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "url": url})
+    """A setting; `pattern`: (regex the whole string must match, what it means, for the error)."""
+    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "url": url, "pattern": pattern})
+
+
+# A camera's name goes into file names, MQTT topics and Home Assistant ids: letters, digits, - and _ only.
+CAMERA_NAME = (r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", "1-64 letters, digits, - or _ (starting with a letter or digit)")
+# An MQTT topic prefix: such words separated by / (no wildcards, no empty levels).
+TOPIC_PREFIX = (r"[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,7}", "words of letters, digits, - or _ separated by /")
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,9 @@ class CameraConfig:
     width: int = _opt(640, lo=64, hi=7680)
     height: int = _opt(480, lo=48, hi=4320)
     fps: float = _opt(30.0, lo=1.0, hi=240.0)
+    # in every event, log line, unknown crop's file name, action (LIVECAM_CAMERA) and MQTT topic;
+    # null: derived from the source (camera-0, the video file's name, the stream's host)
+    name: str | None = _opt(None, pattern=CAMERA_NAME)
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,30 @@ class ActionsConfig:
 
 
 @dataclass(frozen=True)
+class MqttTlsConfig:
+    ca: Path | None = _opt(None)  # the CA that signed the broker's certificate (null: the system's CAs)
+    cert: Path | None = _opt(None)  # a client certificate, when the broker asks for one...
+    key: Path | None = _opt(None)  # ...and its key
+    enabled: bool = _opt(False)  # TLS even without a CA of your own (on when ca or cert is set)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str | None = _opt(None)  # null: MQTT off
+    port: int = _opt(1883, lo=1, hi=65535)
+    username: str | None = _opt(None)
+    password_file: Path | None = _opt(None)  # a file holding the password (never the password in this file)
+    tls: MqttTlsConfig = field(default_factory=MqttTlsConfig)
+    topic_prefix: str = _opt("livecam", pattern=TOPIC_PREFIX)
+    discovery_prefix: str = _opt("homeassistant", pattern=TOPIC_PREFIX)  # Home Assistant's
+    client_id: str | None = _opt(None)  # null: livecam-<camera name>
+    person_reset_seconds: float = _opt(60.0, lo=1.0, hi=86400.0)  # the person sensor goes back to "none"
+    snapshots: bool = _opt(True)  # publish the face of each event (a JPEG: biometric data on the broker)
+    outbox: Path | None = _opt(None)  # events waiting for the broker; null: $XDG_STATE_HOME/livecam/
+    outbox_max_events: int = _opt(10_000, lo=1, hi=1_000_000)  # past this, the oldest are dropped (and counted)
+
+
+@dataclass(frozen=True)
 class Config:
     known_faces: Path = _opt(Path("known_faces"))
     models_dir: Path = _opt(Path("models"))
@@ -131,6 +172,7 @@ class Config:
     voting: VotingConfig = field(default_factory=VotingConfig)
     door: DoorConfig = field(default_factory=DoorConfig)
     actions: ActionsConfig = field(default_factory=ActionsConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
 
@@ -186,6 +228,9 @@ def _convert(value: Any, tp: Any, key: str, where: str, meta: dict) -> Any:
         if "\0" in value:
             raise ConfigError(f"{where}: {key} must not contain a NUL character")
         value = Path(value) if tp is Path else value
+    pattern = meta.get("pattern")
+    if pattern and not re.fullmatch(pattern[0], str(value)):
+        raise ConfigError(f"{where}: {key} must be {pattern[1]}, got {_show(value)}")
     if meta.get("url") and not str(value).startswith(("http://", "https://")):
         raise ConfigError(f"{where}: {key} must be an http:// or https:// URL, got {_show(value)}")
     lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices") or ()
@@ -229,6 +274,11 @@ def _check_relations(cfg: Config, where: str) -> Config:
             f"{where}: door.min_agree ({cfg.door.min_agree}) must not exceed voting.window ({cfg.voting.window}):"
             ' no "recognized" event could ever be sent'
         )
+    tls, mqtt = cfg.mqtt.tls, cfg.mqtt
+    if (tls.cert is None) != (tls.key is None):
+        raise ConfigError(f"{where}: mqtt.tls.cert and mqtt.tls.key go together (a client certificate and its key)")
+    if mqtt.password_file is not None and mqtt.username is None:
+        raise ConfigError(f"{where}: mqtt.password_file needs mqtt.username (MQTT sends no password without a user)")
     instant, threshold = resolved(cfg).voting.instant_distance, resolved(cfg).matching.threshold
     if instant is not None and threshold is not None and instant > threshold:
         raise ConfigError(
@@ -268,7 +318,11 @@ def load_config(path: Path | None = None) -> Config:
         return Config()
     config = parse_config(parse_yaml(_read_text(path), str(path)), str(path))
     base = path.resolve().parent
-    door = config.door
+    door, mqtt = config.door, config.mqtt
+
+    def rel(p: Path | None) -> Path | None:
+        return p and _relative_to(base, p)
+
     return dataclasses.replace(
         config,
         known_faces=_relative_to(base, config.known_faces),
@@ -277,6 +331,12 @@ def load_config(path: Path | None = None) -> Config:
             door,
             events_log=door.events_log and _relative_to(base, door.events_log),
             unknown_dir=door.unknown_dir and _relative_to(base, door.unknown_dir),
+        ),
+        mqtt=dataclasses.replace(
+            mqtt,
+            password_file=rel(mqtt.password_file),
+            outbox=rel(mqtt.outbox),
+            tls=dataclasses.replace(mqtt.tls, ca=rel(mqtt.tls.ca), cert=rel(mqtt.tls.cert), key=rel(mqtt.tls.key)),
         ),
         source=path,
     )

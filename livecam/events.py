@@ -18,10 +18,9 @@ import os
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
@@ -52,13 +51,35 @@ class Event:
     frame: int | None = None  # index of the frame in its source
     t: float | None = None  # source time of that frame, seconds
     nearest: str | None = None  # unknown events: the enrolled person this face was nearest to (not a match)
+    camera: str | None = None  # the camera's name (camera.name, --name)
+    # the face's best view (BGR), for handlers that show it (MQTT's snapshot); never in the JSON
+    face: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> str:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "face"}
         d["distance"] = round(self.distance, 4) if np.isfinite(self.distance) else None
         d["margin"] = round(self.margin, 4) if np.isfinite(self.margin) else None
         d["t"] = None if self.t is None else round(self.t, 3)
         return json.dumps(d, ensure_ascii=False)
+
+
+class EventHandler:
+    """Receives every door event, in order (the audit log, actions, MQTT); the other hooks are optional."""
+
+    def handle(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def presence(self, people: frozenset[str]) -> None:
+        """Who is at the door now (EventSink.presence says what that means); called when it changes."""
+
+    def enrolled(self, people: Sequence[str]) -> None:
+        """The gallery's people (at start and after each reload)."""
+
+    def housekeeping(self) -> None:
+        """Retention: at start, then daily."""
+
+    def close(self) -> None:
+        """The run ends."""
 
 
 @dataclass
@@ -180,7 +201,7 @@ class DoorPolicy:
         return False
 
 
-class AuditLog:
+class AuditLog(EventHandler):
     """Append-only JSON lines, 0600 (made so even if the file was there with another mode), never
     written through a symlink; each line flushed as it is written."""
 
@@ -265,7 +286,7 @@ class UnknownStore:
         self.refused = 0  # crops not saved: over the rate
         self._saved_at: list[float] = []  # monotonic times of the last minute's saves
 
-    def save(self, crop: np.ndarray, track: int, when: datetime) -> Path | None:
+    def save(self, crop: np.ndarray, track: int, when: datetime, camera: str = "") -> Path | None:
         """Save a crop under a name no other run can take (two runs at once once shared names,
         and audit records pointed at the other person's face). None over `per_minute`
         crops a minute: a crowd saved 43 crops in 2 s."""
@@ -277,7 +298,8 @@ class UnknownStore:
             return None
         self._saved_at.append(now)
         ensure_private_dir(self.folder)
-        path = self.folder / f"{when:%Y%m%d-%H%M%S-%f}-t{track}-{secrets.token_hex(3)}.jpg"
+        where = f"-{camera}" if camera else ""  # camera names are file-name safe (config.CAMERA_NAME)
+        path = self.folder / f"{when:%Y%m%d-%H%M%S-%f}{where}-t{track}-{secrets.token_hex(3)}.jpg"
         ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
         if ok:
             atomic_write_bytes(path, data.tobytes())
@@ -324,6 +346,7 @@ def promote(store: UnknownStore, visitor_id: str, person_folder: Path) -> Path:
 
 
 HOUSEKEEPING_SECONDS = 86400.0
+PRESENT_HOLD = 2.0  # seconds a person stays "at the door" after a face last showed their name
 
 
 @dataclass(frozen=True)
@@ -332,16 +355,6 @@ class Retention:
 
     unknown_keep_days: float | None = None
     unknown_keep_count: int | None = None
-
-
-class EventHandler(Protocol):
-    """Receives every door event, in order (the audit log, actions; MQTT would be one more)."""
-
-    def handle(self, event: Event) -> None: ...
-
-    def housekeeping(self) -> None: ...  # retention, at start and daily
-
-    def close(self) -> None: ...
 
 
 class EventSink:
@@ -359,19 +372,44 @@ class EventSink:
         handlers: Sequence[EventHandler] = (),
         unknown: UnknownStore | None = None,
         retention: Retention | None = None,
+        camera: str | None = None,
     ) -> None:
         self.source = source
+        self.camera = camera
         self.policy = policy
         self.handlers = list(handlers)
         self.unknown = unknown
         self.retention = retention or Retention()
         self.events: list[Event] = []
         self._next_housekeeping = 0.0  # wall clock
+        self._recognized_at: dict[str, float] = {}  # source time of each person's last "recognized" event
+        self._seen_at: dict[str, float] = {}  # ...and of the last frame that showed them named, while present
+        self.present: frozenset[str] = frozenset()
 
     def handle(self, result: FrameResult) -> None:
         self.take(result.updates, result.frame.t)
+        self._track_presence({f.identity.person for f in result.faces if f.identity.person}, result.frame.t)
         if time.time() >= self._next_housekeeping:
             self.housekeeping()
+
+    def enrolled(self, people: Sequence[str]) -> None:
+        """The gallery's people, at start and after a reload (MQTT's per-person sensors)."""
+        for handler in self.handlers:
+            self._call(handler, "enrolled", list(people))
+
+    def _track_presence(self, shown: set[str], now: float) -> None:
+        """A person is at the door from their "recognized" event while a face shows their name, and
+        for PRESENT_HOLD seconds after (a name hidden for a frame while it is re-checked is no exit).
+        Back within the cooldown (no new event), a face showing their name is the same visit."""
+        for person in shown:
+            if person in self._seen_at or now - self._recognized_at.get(person, -1e18) <= self.policy.cooldown:
+                self._seen_at[person] = now
+        self._seen_at = {p: t for p, t in self._seen_at.items() if now - t <= PRESENT_HOLD}
+        present = frozenset(self._seen_at)
+        if present != self.present:
+            self.present = present
+            for handler in self.handlers:
+                self._call(handler, "presence", present)
 
     def housekeeping(self) -> None:
         """Apply retention now (at start, then once a day of a long run)."""
@@ -389,6 +427,9 @@ class EventSink:
         for update in updates:
             if self.policy.consider(update) == "recognized":
                 self._emit("recognized", update)
+                person = update.identity.person
+                if person is not None:
+                    self._recognized_at[person] = self._seen_at[person] = now
         for update in self.policy.due(now, final):
             self._emit("unknown", update)
 
@@ -397,7 +438,7 @@ class EventSink:
         snapshot = None
         if kind == "unknown" and self.unknown is not None and update.crop is not None:
             try:
-                saved = self.unknown.save(update.crop, update.track, now)
+                saved = self.unknown.save(update.crop, update.track, now, self.camera or "")
             except OSError as exc:  # a full disk or a removed folder must not stop the door
                 log.error("unknown crop of track %d not saved: %s", update.track, exc)
                 saved = None
@@ -415,6 +456,8 @@ class EventSink:
             frame=update.frame,
             t=update.t,
             nearest=update.nearest if kind == "unknown" else None,
+            camera=self.camera,
+            face=update.crop,
         )
         self.events.append(event)
         log.info("event: %s %s (track %d, distance %.3f)", kind, event.name or "", event.track, event.distance)
@@ -425,8 +468,19 @@ class EventSink:
                 log.error("%s: event not handled (%s): %s", type(handler).__name__, exc, event.to_json())
 
     def close(self) -> None:
+        if self.present:  # the run ends: nobody is at this door any more
+            self.present = frozenset()
+            for handler in self.handlers:
+                self._call(handler, "presence", self.present)
         for handler in self.handlers:
-            try:
-                handler.close()
-            except Exception as exc:  # noqa: BLE001
-                log.error("%s: close failed: %s", type(handler).__name__, exc)
+            self._call(handler, "close")
+
+    @staticmethod
+    def _call(handler: EventHandler, hook: str, *args) -> None:
+        method = getattr(handler, hook, None)  # a plain object with handle() is a handler too
+        if method is None:
+            return
+        try:
+            method(*args)
+        except Exception as exc:  # noqa: BLE001 - one handler must not cost the others anything
+            log.error("%s: %s failed: %s", type(handler).__name__, hook, exc)

@@ -346,6 +346,8 @@ def run_loop(
             frame, gray, detections = item
             if watcher is not None and (matcher := watcher.take()) is not None:
                 recognizer.set_matcher(matcher)
+                if events is not None:
+                    events.enrolled(matcher.names)
             result = recognizer.step(frame, gray, detections)
             last_t = frame.t
             if events is not None:

@@ -36,3 +36,31 @@ def validate_name(name: str) -> str:
     if clean.casefold() in RESERVED_NAMES:
         raise NameError_(f"name {shown} is reserved: it is what livecam calls strangers")
     return clean
+
+
+CAMERA_NAME_CHARS = 64
+
+
+def camera_name_for(source: str) -> str:
+    """A camera name derived from its source: `camera-0`, a video file's stem, a stream's host.
+
+    Only letters, digits, - and _ (config.CAMERA_NAME): the name goes into file
+    names, MQTT topics and Home Assistant ids. A stream's credentials never do.
+    """
+    from urllib.parse import urlsplit
+
+    source = str(source)
+    if source.isdigit():
+        raw = f"camera-{source}"
+    elif "://" in source:
+        try:
+            parts = urlsplit(source)
+            raw = parts.hostname or "stream"
+            if parts.port:
+                raw += f"-{parts.port}"
+        except ValueError:
+            raw = "stream"
+    else:
+        raw = source.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0] or "video"
+    slug = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in raw).strip("-_")
+    return (slug or "camera")[:CAMERA_NAME_CHARS]

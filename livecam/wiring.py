@@ -14,14 +14,19 @@ import os
 from .actions import Action, ActionRunner
 from .batch import EngineSettings
 from .capture import FileSource, LatestFrameReader
-from .config import Config
+from .config import Config, ConfigError
 from .detection import Detector
 from .encoder import EncoderProcess
 from .events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore
 from .gallery import gallery_stats, load_gallery
 from .liveness import LICENCE_NOTE
 from .models import spec_of
+from .mqtt import MqttError, MqttPublisher, MqttSettings
+from .names import camera_name_for
+from .outbox import open_outbox
 from .recognizer import LiveSettings, Recognizer
+from .state import state_dir
+from .storage import read_regular
 from .tracking import VotingRule
 
 log = logging.getLogger(__name__)
@@ -87,7 +92,7 @@ def build_recognizer(
     return Recognizer(engine, matcher, settings, source.fps, encoder), Detector(engine, settings.min_face_px)
 
 
-def build_door(cfg: Config, source_name: str) -> EventSink:
+def build_door(cfg: Config, source_name: str, camera: str | None = None) -> EventSink:
     """The door: its policy, the strangers' crops, and every event handler the config asks for."""
     door, acts = cfg.door, cfg.actions
     actions = {
@@ -99,6 +104,8 @@ def build_door(cfg: Config, source_name: str) -> EventSink:
         handlers.append(AuditLog(door.events_log, door.events_keep_days))
     if any(a.command or a.webhook for a in actions.values()):
         handlers.append(ActionRunner(actions, acts.webhook_timeout, acts.webhook_retries, acts.queue_size))
+    if cfg.mqtt.host:
+        handlers.append(build_mqtt(cfg, camera or camera_name_for(source_name)))
     return EventSink(
         source_name,
         DoorPolicy(
@@ -110,4 +117,42 @@ def build_door(cfg: Config, source_name: str) -> EventSink:
         handlers,
         UnknownStore(door.unknown_dir, door.unknown_crops_per_minute) if door.unknown_dir else None,
         Retention(door.unknown_keep_days, door.unknown_keep_count),
+        camera,
     )
+
+
+def build_mqtt(cfg: Config, camera: str) -> MqttPublisher:
+    """The MQTT handler; ConfigError (one line) for settings that cannot work."""
+    m = cfg.mqtt
+    assert m.host
+    password = None
+    if m.password_file is not None:
+        try:
+            raw = read_regular(m.password_file, 4096, follow_symlinks=True)
+        except OSError as exc:
+            raise ConfigError(f"mqtt.password_file: {m.password_file}: cannot read ({exc.strerror or exc})") from None
+        if os.stat(m.password_file).st_mode & 0o077:
+            log.warning("mqtt.password_file: %s can be read by others; chmod 600 it", m.password_file)
+        password = raw.decode("utf-8", "replace").rstrip("\r\n")
+    settings = MqttSettings(
+        host=m.host,
+        port=m.port,
+        camera=camera,
+        topic_prefix=m.topic_prefix,
+        discovery_prefix=m.discovery_prefix,
+        client_id=m.client_id or f"livecam-{camera}",
+        username=m.username,
+        password=password,
+        tls=m.tls.enabled or m.tls.ca is not None or m.tls.cert is not None,
+        tls_ca=m.tls.ca,
+        tls_cert=m.tls.cert,
+        tls_key=m.tls.key,
+        person_reset_seconds=m.person_reset_seconds,
+        snapshots=m.snapshots,
+    )
+    outbox = open_outbox(m.outbox or state_dir() / f"mqtt-outbox-{camera}.sqlite", m.outbox_max_events)
+    try:
+        return MqttPublisher(settings, outbox)
+    except MqttError as exc:
+        outbox.close()
+        raise ConfigError(str(exc)) from None

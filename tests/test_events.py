@@ -65,7 +65,10 @@ def test_run_writes_audit_log_and_runs_actions(tmp_path, data, make_gallery):
     out = tmp_path / "opened.txt"
     # the name reaches the command as data in the environment, never through a shell string
     script = tmp_path / "open-door.py"
-    script.write_text("import os, sys\nopen(sys.argv[1], 'a').write(os.environ['LIVECAM_NAME'] + '\\n')\n")
+    script.write_text(
+        "import os, sys\n"
+        "open(sys.argv[1], 'a').write(os.environ['LIVECAM_NAME'] + ' ' + os.environ['LIVECAM_CAMERA'] + '\\n')\n"
+    )
     config = tmp_path / "config.yaml"
     (tmp_path / "audit").mkdir()  # livecam creates no folder the user did not name
     config.write_text(
@@ -97,9 +100,11 @@ def test_run_writes_audit_log_and_runs_actions(tmp_path, data, make_gallery):
         "frame",
         "t",
         "nearest",
+        "camera",
     }
+    assert recognized[0]["camera"] == "short_hamilton_clip"  # no camera.name: from the source
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
-    assert out.read_text() == "Lin_Manuel_Miranda\n"
+    assert out.read_text() == "Lin_Manuel_Miranda short_hamilton_clip\n"
     assert [h["name"] for h in Hook.received] == ["Lin_Manuel_Miranda"]
 
 
@@ -116,6 +121,8 @@ def test_strangers_are_kept_once_and_can_be_promoted_and_purged(tmp_path, data, 
                 "--camera",
                 str(data / "videos" / "hdtf_WDA_KatieHill_000.mp4"),
                 "--no-window",
+                "--name",
+                "side-gate",
             ]
         )
         == 0
@@ -124,6 +131,8 @@ def test_strangers_are_kept_once_and_can_be_promoted_and_purged(tmp_path, data, 
     assert [e["kind"] for e in events] == ["unknown"]
     crop = events[0]["snapshot"]
     assert crop and stat.S_IMODE(os.stat(crop).st_mode) == 0o600
+    assert events[0]["camera"] == "side-gate" and "-side-gate-t" in os.path.basename(crop)
+    assert "livecam[side-gate]: event: unknown" in capsys.readouterr().err
     assert stat.S_IMODE((tmp_path / "unknown").stat().st_mode) == 0o700
     capsys.readouterr()
     assert main(["--config", str(config), "unknown", "list"]) == 0
@@ -269,3 +278,49 @@ def test_one_failing_handler_never_costs_the_others_the_event(caplog):
         sink.close()
     assert [e.name for e in keeps.got] == ["Ada"] and keeps.closed
     assert "Broken: event not handled (broker gone)" in caplog.text
+
+
+def test_presence_starts_with_the_recognized_event_and_ends_when_the_name_is_gone_for_a_while():
+    from livecam.capture import Frame
+    from livecam.events import PRESENT_HOLD, EventHandler, EventSink
+    from livecam.recognizer import FrameResult, TrackedFace
+
+    class Seen(EventHandler):
+        def __init__(self):
+            self.calls = []
+
+        def handle(self, event):
+            pass
+
+        def presence(self, people):
+            self.calls.append((t, sorted(people)))
+
+    seen = Seen()
+    sink = EventSink("cam", DoorPolicy(2, cooldown_seconds=30), [seen], camera="door")
+    image = np.zeros((4, 4, 3), np.uint8)
+
+    def frame(t, shown, updates=()):
+        faces = [TrackedFace(Box(0, 10, 10, 0), 1, identity_of(n), 0.3) for n in shown]
+        sink.handle(FrameResult(Frame(int(t * 10), t, image), faces, False, 0, {}, list(updates)))
+
+    t = 0.0
+    frame(t, ["Ada"])  # named on screen, but no "recognized" event yet: not at the door
+    assert seen.calls == []
+    t = 0.5
+    frame(t, ["Ada"], [update(1, "Ada", t=t)])
+    assert seen.calls == [(0.5, ["Ada"])] and sink.events[-1].camera == "door"
+    for t in (1.0, 1.5, 1.0 + PRESENT_HOLD):  # a frame without the name (re-checked) is no exit
+        frame(t, [] if t == 1.5 else ["Ada"])
+    assert len(seen.calls) == 1
+    t = 3.0 + PRESENT_HOLD + 0.1
+    frame(t, [])
+    assert seen.calls[-1] == (t, [])
+    t = 10.0
+    frame(t, ["Ada"])  # back within the cooldown: the same visit, no new event
+    assert seen.calls[-1] == (10.0, ["Ada"]) and len(sink.events) == 1
+    t = 50.0
+    frame(t, [])
+    t = 60.0
+    frame(t, ["Ada"])  # after the cooldown, a name alone is not enough: the door waits for the event
+    assert seen.calls[-1] == (50.0, [])
+    sink.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from ..batch import EngineSettings
@@ -75,3 +76,10 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
         help="average each face with its mirror image (more accurate, 2x network work)",
     )
     flip.add_argument("--no-flip", dest="flip", action="store_false", help="no mirror-image averaging")
+
+
+def name_log_lines(camera: str) -> None:
+    """Log lines of a run carry its camera's name: several doors may log to one journal."""
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "_livecam", False):
+            handler.setFormatter(logging.Formatter(f"livecam[{camera}]: %(message)s"))

@@ -11,6 +11,7 @@ from ..capture import open_source
 from ..check import display_available
 from ..config import Config, override
 from ..live import Outputs, run_loop, suggest_settings
+from ..names import camera_name_for
 from ..redact import redact_url
 from ..reload import GalleryWatcher, listing
 from ..stopping import StopRequest
@@ -21,6 +22,7 @@ from .common import (
     UsageError,
     _model_flag,
     _probe_settings,
+    name_log_lines,
 )
 
 log = logging.getLogger("livecam")
@@ -40,6 +42,9 @@ def _start_pipeline(args: argparse.Namespace, cfg: Config, realtime: bool):
 
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
+    cfg = override(cfg, "camera", name=args.name)  # checked like the config's camera.name
+    camera = cfg.camera.name or camera_name_for(str(args.camera))
+    name_log_lines(camera)
     window = not args.no_window
     if window and not display_available()[0]:
         raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam run ...)")
@@ -55,7 +60,8 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
         lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin),
         baseline=baseline,
     )
-    events = build_door(cfg, redact_url(str(args.camera)))
+    events = build_door(cfg, redact_url(str(args.camera)), camera)
+    events.enrolled(recognizer.matcher.names)
     with StopRequest() as stop:
         try:
             summary = run_loop(source, recognizer, detector, outputs, args.frames, watcher, events, stop)
@@ -105,6 +111,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("run", help="recognize faces live from a camera, stream or video file")
     _model_flag(p)
     p.add_argument("--camera", default="0", help="camera index, video file or stream URL (default 0)")
+    p.add_argument(
+        "--name", help="this camera's name in events, logs and MQTT topics (default: camera.name, or from --camera)"
+    )
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.add_argument("--no-window", action="store_true", help="no window (kiosks, servers)")
     p.add_argument("--fullscreen", action="store_true")

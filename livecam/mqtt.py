@@ -1,0 +1,447 @@
+"""MQTT: door events, who is at the door, and Home Assistant discovery (paho-mqtt).
+
+The topics are a contract other tools read (README, "MQTT and Home Assistant");
+<p> is `mqtt.topic_prefix`, <cam> the camera's name:
+
+    <p>/<cam>/available          online | offline (retained; offline is also the last will)
+    <p>/<cam>/event              each door event as JSON, QoS 1, not retained, in order
+    <p>/<cam>/person             the name last recognized, or none (retained)
+    <p>/<cam>/person/attributes  distance, time, liveness, track of that event (retained JSON)
+    <p>/<cam>/snapshot           the JPEG of the last event's face (retained)
+    <p>/<cam>/present/<person>   ON while that enrolled person is at the door, else OFF (retained)
+
+and Home Assistant's discovery configs under `mqtt.discovery_prefix`.
+
+The frame loop never waits for the network: `handle()` puts the event in the
+on-disk outbox (outbox.py) and wakes the sender thread, which publishes one
+event at a time and removes it only when the broker has acknowledged it. paho's
+own thread connects, reconnects with backoff, and re-sends an event that was in
+flight when the connection dropped, so an event is sent once per connection
+loss at most, never skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import ssl
+import threading
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from . import __version__
+from .events import Event, EventHandler
+from .outbox import Outbox
+from .redact import redact_url
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_QUALITY = 90
+CLOSE_GRACE = 3.0  # seconds a clean exit gives waiting events and the "offline" message
+RECONNECT_MIN, RECONNECT_MAX = 1, 30  # seconds between attempts to reach the broker (doubling)
+NONE = "none"  # the person sensor's state when nobody was recognized lately
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str
+    port: int
+    camera: str
+    topic_prefix: str
+    discovery_prefix: str
+    client_id: str
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    person_reset_seconds: float = 60.0
+    snapshots: bool = True
+    keepalive: int = 30
+
+
+class MqttError(ValueError):
+    """MQTT settings that cannot work (a CA file that is not one...); str() is one line."""
+
+
+def person_slug(name: str) -> str:
+    """A topic level and Home Assistant object id for a person: the name itself when it is plain
+    ASCII letters, digits, - and _; otherwise an ASCII form with a hash, so no two names share one."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+        return name
+    ascii_form = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_form).strip("_")[:40] or "person"
+    return f"{base}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+class Topics:
+    """Every topic and discovery config of one camera (the README's table)."""
+
+    def __init__(self, s: MqttSettings) -> None:
+        base = f"{s.topic_prefix}/{s.camera}"
+        self.available = f"{base}/available"
+        self.event = f"{base}/event"
+        self.person = f"{base}/person"
+        self.person_attributes = f"{base}/person/attributes"
+        self.snapshot = f"{base}/snapshot"
+        self.node = f"livecam_{s.camera}"
+        self.discovery = s.discovery_prefix
+        self.ha_status = f"{s.discovery_prefix}/status"
+        self.presence_configs = f"{s.discovery_prefix}/binary_sensor/{self.node}/+/config"
+        self._base = base
+        self._settings = s
+
+    def present(self, slug: str) -> str:
+        return f"{self._base}/present/{slug}"
+
+    def config_topic(self, component: str, object_id: str) -> str:
+        return f"{self.discovery}/{component}/{self.node}/{object_id}/config"
+
+    def device_configs(self) -> dict[str, dict]:
+        """Discovery configs of the camera's own entities: the last person, door events, the snapshot."""
+        s = self._settings
+        common = {
+            "availability_topic": self.available,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": {
+                "identifiers": [self.node],
+                "name": f"livecam {s.camera}",
+                "manufacturer": "livecam",
+                "model": "face recognizer",
+                "sw_version": __version__,
+            },
+        }
+        configs = {
+            self.config_topic("sensor", "person"): {
+                "name": "Person",
+                "unique_id": f"{self.node}_person",
+                "state_topic": self.person,
+                "json_attributes_topic": self.person_attributes,
+                "icon": "mdi:face-recognition",
+            },
+            # Home Assistant's event entity reads `event_type` from the JSON; livecam's events carry it
+            self.config_topic("event", "door"): {
+                "name": "Door",
+                "unique_id": f"{self.node}_door",
+                "state_topic": self.event,
+                "event_types": ["recognized", "unknown"],
+                "icon": "mdi:doorbell-video",
+            },
+        }
+        if s.snapshots:
+            configs[self.config_topic("image", "snapshot")] = {
+                "name": "Snapshot",
+                "unique_id": f"{self.node}_snapshot",
+                "image_topic": self.snapshot,
+                "content_type": "image/jpeg",
+            }
+        return {topic: {**cfg, **common} for topic, cfg in configs.items()}
+
+    def presence_config(self, person: str) -> tuple[str, dict]:
+        slug = person_slug(person)
+        common = self.device_configs()[self.config_topic("sensor", "person")]
+        return self.config_topic("binary_sensor", slug), {
+            "name": person,
+            "unique_id": f"{self.node}_present_{slug}",
+            "state_topic": self.present(slug),
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "device_class": "presence",
+            **{k: common[k] for k in ("availability_topic", "payload_available", "payload_not_available", "device")},
+        }
+
+
+def event_payload(event: Event) -> bytes:
+    """The audit log's JSON plus `event_type` (Home Assistant's event entity reads it)."""
+    record = json.loads(event.to_json())
+    record["event_type"] = event.kind
+    return json.dumps(record, ensure_ascii=False).encode()
+
+
+class MqttPublisher(EventHandler):
+    """An event handler that publishes the door to an MQTT broker (module docstring)."""
+
+    def __init__(self, settings: MqttSettings, outbox: Outbox, people: Sequence[str] = ()) -> None:
+        import paho.mqtt.client as paho
+
+        self._paho = paho
+        self.settings = settings
+        self.topics = Topics(settings)
+        self.outbox = outbox
+        self._lock = threading.Lock()  # the state below: written by the frame loop, read by the threads
+        self._wake = threading.Event()
+        self._acked = threading.Condition()
+        self._acked_mids: set[int] = set()
+        self._connected = threading.Event()
+        self._closing = False
+        self._ever_connected = False
+        self._problem: str | None = None  # the last connection problem logged (each is logged once)
+        self._people: list[str] = list(people)
+        self._present: frozenset[str] = frozenset()
+        self._person: tuple[str, dict] = (NONE, {})
+        self._person_at = 0.0  # monotonic time of the last "recognized"
+        self._snapshot: bytes | None = None
+        self._dirty: set[str] = set()  # state topics to publish again
+        self._cleared: set[str] = set()  # discovery configs of people no longer enrolled, to empty
+        self._inflight: tuple[int, int] | None = None  # (outbox id, MQTT message id) awaiting its PUBACK
+
+        client = _client_class(paho)(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=paho.MQTTv311,
+            clean_session=True,
+        )
+        client.will_set(self.topics.available, "offline", qos=1, retain=True)
+        if settings.username is not None:
+            client.username_pw_set(settings.username, settings.password)
+        if settings.tls:
+            try:
+                client.tls_set(
+                    ca_certs=str(settings.tls_ca) if settings.tls_ca else None,
+                    certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                    keyfile=str(settings.tls_key) if settings.tls_key else None,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise MqttError(f"mqtt.tls: cannot load the CA, certificate or key ({_one_line(exc)})") from None
+        client.reconnect_delay_set(RECONNECT_MIN, RECONNECT_MAX)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        self.client = client
+        self._where = f"{settings.host}:{settings.port}"
+        client.connect_async(settings.host, settings.port, settings.keepalive)
+        client.loop_start()  # paho's thread: connects, reconnects, reads and writes the socket
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
+        self._sender.start()
+        waiting = len(outbox)
+        if waiting:
+            log.info("mqtt: %d events from an earlier run wait in %s", waiting, outbox.path)
+
+    # -- the frame loop's side: never blocks on the network -------------------------------------
+    def handle(self, event: Event) -> None:
+        self.outbox.put(event_payload(event))
+        with self._lock:
+            if event.kind == "recognized" and event.name:
+                self._person = (
+                    event.name,
+                    {
+                        "distance": None if event.distance != event.distance else round(event.distance, 4),
+                        "time": event.time,
+                        "liveness": event.liveness,
+                        "track": event.track,
+                        "camera": self.settings.camera,
+                    },
+                )
+                self._person_at = time.monotonic()
+                self._dirty.add("person")
+            if self.settings.snapshots and event.face is not None and event.face.size:
+                ok, jpeg = cv2.imencode(".jpg", event.face, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
+                if ok:
+                    self._snapshot = jpeg.tobytes()
+                    self._dirty.add("snapshot")
+        self._wake.set()
+
+    def presence(self, people: frozenset[str]) -> None:
+        with self._lock:
+            self._present = people
+            self._dirty.add("presence")
+        self._wake.set()
+
+    def enrolled(self, people: Sequence[str]) -> None:
+        with self._lock:
+            gone = set(self._people) - set(people)
+            self._cleared |= {self.topics.presence_config(p)[0] for p in gone}
+            self._people = list(people)
+            self._dirty |= {"discovery", "presence"}
+        self._wake.set()
+
+    def close(self) -> None:
+        """Give waiting events and the "offline" message a moment; what is left stays in the outbox."""
+        deadline = time.monotonic() + CLOSE_GRACE
+        self._closing = True
+        self._wake.set()
+        self._sender.join(timeout=CLOSE_GRACE)
+        if self._connected.is_set():
+            info = self.client.publish(self.topics.available, "offline", qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):  # not connected any more: the will says it
+                info.wait_for_publish(timeout=max(0.1, deadline - time.monotonic()))
+            self.client.disconnect()
+        self._sender.join(timeout=1.0)
+        self.client.loop_stop()
+        left = len(self.outbox)
+        if left:
+            log.warning("mqtt: %d events not delivered yet; kept in %s for the next run", left, self.outbox.path)
+        self.outbox.close()
+
+    # -- paho's thread -----------------------------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._log_problem(
+                f"mqtt: the broker at {self._where} refused livecam ({reason_code}): check mqtt.username and"
+                " mqtt.password_file"
+                if reason_code.value in (4, 5, 134, 135)  # bad user name or password, not authorized
+                else f"mqtt: the broker at {self._where} refused the connection ({reason_code})"
+            )
+            return
+        if self._problem is not None or not self._ever_connected:
+            log.info("mqtt: connected to %s as %s", self._where, self.settings.client_id)
+        self._problem = None
+        self._ever_connected = True
+        client.subscribe([(self.topics.ha_status, 1), (self.topics.presence_configs, 1)])
+        client.publish(self.topics.available, "online", qos=1, retain=True)
+        with self._lock:
+            self._dirty |= {"discovery", "person", "snapshot", "presence"}
+        self._connected.set()
+        self._wake.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        why = getattr(client, "last_error", None)
+        because = f" ({_one_line(why)})" if why is not None else ""
+        self._log_problem(
+            f"mqtt: cannot reach the broker at {self._where}{because}; retrying (events wait in {self.outbox.path})"
+        )
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if was_connected and not self._closing:  # a refused connection was logged as such already
+            self._log_problem(f"mqtt: lost the broker at {self._where} ({reason_code}); reconnecting")
+        with self._acked:
+            self._acked.notify_all()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._acked:
+            self._acked_mids.add(mid)
+            self._acked.notify_all()
+
+    def _on_message(self, client, userdata, message) -> None:
+        if message.topic == self.topics.ha_status:
+            if message.payload == b"online":  # Home Assistant (re)started: it wants the configs again
+                with self._lock:
+                    self._dirty |= {"discovery", "person", "snapshot", "presence"}
+                self._wake.set()
+            return
+        # a retained presence config of ours: is its person still enrolled?
+        if message.payload and message.topic not in self._presence_config_topics():
+            with self._lock:
+                self._cleared.add(message.topic)
+            self._wake.set()
+
+    def _presence_config_topics(self) -> set[str]:
+        with self._lock:
+            return {self.topics.presence_config(p)[0] for p in self._people}
+
+    def _log_problem(self, text: str) -> None:
+        if text != self._problem:
+            self._problem = text
+            log.log(logging.ERROR if "refused" in text else logging.WARNING, "%s", text)
+
+    # -- the sender thread -------------------------------------------------------------------------
+    def _send_loop(self) -> None:
+        while True:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            try:
+                self._reset_person_if_due()
+                if self._connected.is_set():
+                    self._publish_state()
+                    self._drain()
+            except Exception as exc:  # noqa: BLE001 - the sender must outlive one bad moment
+                log.error("mqtt: sending failed (%s); trying again", _one_line(exc))
+                time.sleep(1.0)
+            if self._closing and (not self._connected.is_set() or self._inflight is None and not len(self.outbox)):
+                return
+
+    def _reset_person_if_due(self) -> None:
+        with self._lock:
+            if self._person[0] != NONE and time.monotonic() - self._person_at >= self.settings.person_reset_seconds:
+                self._person = (NONE, {})
+                self._dirty.add("person")
+
+    def _publish_state(self) -> None:
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            cleared, self._cleared = self._cleared, set()
+            person, attributes = self._person
+            snapshot, people, present = self._snapshot, list(self._people), self._present
+        publish = self.client.publish
+        if "discovery" in dirty:
+            for topic, config in self.topics.device_configs().items():
+                publish(topic, json.dumps(config), qos=1, retain=True)
+            for p in people:
+                topic, config = self.topics.presence_config(p)
+                publish(topic, json.dumps(config, ensure_ascii=False), qos=1, retain=True)
+        for topic in cleared:  # an empty retained config removes the entity from Home Assistant
+            publish(topic, b"", qos=1, retain=True)
+            publish(self.topics.present(topic.rsplit("/", 2)[-2]), b"", qos=1, retain=True)
+        if "person" in dirty:
+            publish(self.topics.person, person, qos=1, retain=True)
+            publish(self.topics.person_attributes, json.dumps(attributes, ensure_ascii=False), qos=1, retain=True)
+        if "snapshot" in dirty and snapshot is not None:
+            publish(self.topics.snapshot, snapshot, qos=1, retain=True)
+        if "presence" in dirty:
+            for p in people:
+                publish(self.topics.present(person_slug(p)), "ON" if p in present else "OFF", qos=1, retain=True)
+
+    def _drain(self) -> None:
+        """Events from the outbox, oldest first, one at a time, each removed once acknowledged."""
+        while self._connected.is_set():
+            if self._inflight is None:
+                message = self.outbox.first()
+                if message is None:
+                    return
+                with self._acked:  # message ids wrap around at 65535: no old one may pass for this one's
+                    self._acked_mids.clear()
+                info = self.client.publish(self.topics.event, message.payload, qos=1, retain=False)
+                if info.rc == self._paho.MQTT_ERR_QUEUE_SIZE:
+                    return
+                self._inflight = (message.id, info.mid)
+            row, mid = self._inflight
+            with self._acked:
+                self._acked.wait_for(
+                    lambda mid=mid: mid in self._acked_mids or not self._connected.is_set(), timeout=1.0
+                )
+                acked = mid in self._acked_mids
+                self._acked_mids.discard(mid)
+            if not acked:
+                return  # paho sends it again after reconnecting; we wait for that acknowledgement
+            self.outbox.remove(row)
+            self._inflight = None
+
+
+def _client_class(paho):
+    """paho's Client, remembering why the last connection attempt failed (paho swallows it; a user
+    needs "certificate verify failed" or "connection refused", not only "cannot reach")."""
+
+    class Client(paho.Client):
+        last_error: BaseException | None = None
+
+        def _create_socket(self):  # paho-mqtt 2.1 (pinned): where connecting, TLS included, happens
+            try:
+                return super()._create_socket()
+            except OSError as exc:
+                self.last_error = exc
+                raise
+
+    return Client
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def describe(settings: MqttSettings) -> str:
+    return redact_url(f"mqtt://{settings.host}:{settings.port}")

@@ -1,0 +1,431 @@
+"""MQTT against a real broker (mosquitto on a free port): the topics Home Assistant reads, delivery in order
+through outages, the last will, credentials and TLS."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from broker import Broker, Subscriber, free_port
+
+from livecam.events import Event
+from livecam.mqtt import MqttPublisher, MqttSettings, Topics, person_slug
+from livecam.outbox import Outbox
+
+LIVECAM = [sys.executable, "-m", "livecam"]
+
+
+def settings(port: int, camera: str = "door", **kw) -> MqttSettings:
+    return MqttSettings(
+        host="127.0.0.1",
+        port=port,
+        camera=camera,
+        topic_prefix="livecam",
+        discovery_prefix="homeassistant",
+        client_id=f"livecam-{camera}",
+        **kw,
+    )
+
+
+def event(n: int, kind: str = "recognized", name: str | None = "Ada", face: bool = False) -> Event:
+    crop = np.full((40, 30, 3), 90, np.uint8) if face else None
+    return Event(kind, f"2026-11-28T10:00:{n:02d}", "cam", n, name if kind == "recognized" else None, 0.3, 0.1,
+                 frame=n, camera="door", face=crop)  # fmt: skip
+
+
+@pytest.fixture
+def broker(tmp_path):
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    b = Broker(folder).start()
+    yield b
+    b.stop()
+
+
+def tracks(sub: Subscriber, topic: str = "livecam/door/event") -> list[int]:
+    return [json.loads(m.payload)["track"] for m in sub.on(topic)]
+
+
+def publisher(tmp_path: Path, port: int, people=("Ada",), **kw) -> MqttPublisher:
+    return MqttPublisher(settings(port, **kw), Outbox(tmp_path / "outbox.sqlite", 1000), people)
+
+
+# -- the contract Home Assistant reads ---------------------------------------------------------------
+
+
+def test_discovery_availability_person_and_snapshot_as_home_assistant_reads_them(tmp_path, broker):
+    sub = Subscriber(broker.port)
+    pub = publisher(tmp_path, broker.port, people=("Ada", "José Martí"), snapshots=True)
+    pub.enrolled(["Ada", "José Martí"])
+    assert sub.wait_for(lambda: sub.last("livecam/door/available") == b"online")
+    pub.handle(event(1, face=True))
+    pub.presence(frozenset({"Ada"}))
+    assert sub.wait_for(lambda: tracks(sub) == [1] and sub.last("livecam/door/present/Ada") == b"ON")
+    pub.presence(frozenset())
+    assert sub.wait_for(lambda: sub.last("livecam/door/present/Ada") == b"OFF")
+    pub.close()
+    sub.close()
+
+    # a newcomer (Home Assistant starting later) sees the retained state
+    late = Subscriber(broker.port, client_id="late")
+    retained = {m.topic: m.payload for m in late.messages if m.retain}
+    assert retained["livecam/door/available"] == b"offline"  # a clean exit says so
+    assert retained["livecam/door/person"] == b"Ada"
+    attrs = json.loads(retained["livecam/door/person/attributes"])
+    assert attrs["distance"] == 0.3 and attrs["time"] == "2026-11-28T10:00:01" and attrs["camera"] == "door"
+    assert retained["livecam/door/snapshot"][:2] == b"\xff\xd8"  # a JPEG
+    assert "livecam/door/event" not in retained  # events are not retained: an old one must not replay
+    configs = {t: json.loads(p) for t, p in retained.items() if t.startswith("homeassistant/") and p}
+    jose = person_slug("José Martí")
+    assert set(configs) == {
+        "homeassistant/sensor/livecam_door/person/config",
+        "homeassistant/event/livecam_door/door/config",
+        "homeassistant/image/livecam_door/snapshot/config",
+        "homeassistant/binary_sensor/livecam_door/Ada/config",
+        f"homeassistant/binary_sensor/livecam_door/{jose}/config",
+    }
+    ids = [c["unique_id"] for c in configs.values()]
+    assert len(set(ids)) == len(ids)
+    for c in configs.values():
+        assert c["availability_topic"] == "livecam/door/available"
+        assert c["device"]["identifiers"] == ["livecam_door"]
+    assert configs["homeassistant/event/livecam_door/door/config"]["event_types"] == ["recognized", "unknown"]
+    assert configs["homeassistant/sensor/livecam_door/person/config"]["state_topic"] == "livecam/door/person"
+    jose_cfg = configs[f"homeassistant/binary_sensor/livecam_door/{jose}/config"]
+    assert jose_cfg["name"] == "José Martí" and retained[jose_cfg["state_topic"]] == b"OFF"
+    assert all(c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-" for c in jose)
+    late.close()
+
+
+def test_event_payload_carries_event_type_and_camera_and_person_resets_to_none(tmp_path, broker):
+    sub = Subscriber(broker.port)
+    pub = publisher(tmp_path, broker.port, person_reset_seconds=1.0)
+    pub.handle(event(1))
+    assert sub.wait_for(lambda: sub.last("livecam/door/person") == b"Ada")
+    got = json.loads(sub.on("livecam/door/event")[0].payload)
+    assert got["event_type"] == "recognized" and got["camera"] == "door" and got["name"] == "Ada"
+    assert sub.wait_for(lambda: sub.last("livecam/door/person") == b"none", timeout=5)
+    pub.close()
+    sub.close()
+
+
+def test_home_assistant_restart_gets_the_configs_again_and_removed_people_disappear(tmp_path, broker):
+    pub = publisher(tmp_path, broker.port, people=("Ada", "Bob"))
+    pub.enrolled(["Ada", "Bob"])
+    sub = Subscriber(broker.port, topics=["homeassistant/#"])
+    bob = "homeassistant/binary_sensor/livecam_door/Bob/config"
+    assert sub.wait_for(lambda: sub.last(bob))
+    before = len(sub.on(bob))
+    sub.client.publish("homeassistant/status", "online")  # what Home Assistant says when it starts
+    assert sub.wait_for(lambda: len(sub.on(bob)) > before)
+    pub.enrolled(["Ada"])  # Bob removed from the gallery (hot reload)
+    assert sub.wait_for(lambda: sub.last(bob) == b"")
+    pub.close()
+
+    # a person removed while livecam was not running: the next run empties the config it finds
+    pub = publisher(tmp_path, broker.port, people=("Ada", "Bob"))
+    pub.enrolled(["Ada", "Bob"])
+    pub.close()
+    pub = publisher(tmp_path, broker.port, people=("Ada",))
+    pub.enrolled(["Ada"])
+    assert sub.wait_for(lambda: sub.last(bob) == b"")
+    pub.close()
+    late = Subscriber(broker.port, client_id="late")
+    retained = {m.topic for m in late.messages if m.retain}
+    assert bob not in retained and "homeassistant/binary_sensor/livecam_door/Ada/config" in retained
+    late.close()
+    sub.close()
+
+
+# -- nothing lost to a broker that is down --------------------------------------------------------------
+
+
+def test_broker_down_at_start_events_wait_on_disk_and_arrive_in_order_when_it_comes_up(tmp_path):
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    b = Broker(folder)  # not started
+    pub = publisher(tmp_path, b.port)
+    start = time.monotonic()
+    for n in range(1, 6):
+        pub.handle(event(n))
+    assert time.monotonic() - start < 0.5  # the frame loop never waits for the network
+    assert len(pub.outbox) == 5
+    time.sleep(10)  # the broker comes up 10 s later
+    b.start()
+    try:
+        sub = Subscriber(b.port)
+        pub.handle(event(6))
+        assert sub.wait_for(lambda: tracks(sub) == [1, 2, 3, 4, 5, 6], timeout=40), tracks(sub)
+        assert sub.wait_for(lambda: len(pub.outbox) == 0)
+        pub.close()
+        sub.close()
+    finally:
+        b.stop()
+
+
+def test_broker_killed_and_restarted_mid_run_every_event_arrives_once_in_order(tmp_path, broker):
+    sub = Subscriber(broker.port, client_id="ha", clean=False)  # a persistent session, as Home Assistant's
+    pub = publisher(tmp_path, broker.port)
+    for n in range(1, 31):
+        pub.handle(event(n))
+        if n == 10:
+            broker.stop(signal.SIGTERM)
+        if n == 20:
+            broker.start()
+        time.sleep(0.1)
+    assert sub.wait_for(lambda: len(tracks(sub)) >= 30, timeout=60), tracks(sub)
+    time.sleep(0.5)
+    assert tracks(sub) == list(range(1, 31))  # each once, in order
+    pub.close()
+    sub.close()
+
+
+def test_outbox_survives_a_restart_of_livecam(tmp_path):
+    port = free_port()  # nothing listens
+    pub = publisher(tmp_path, port)
+    for n in range(1, 4):
+        pub.handle(event(n))
+    pub.close()
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    b = Broker(folder, port=port).start()
+    try:
+        sub = Subscriber(port)
+        pub = publisher(tmp_path, port)  # the next run finds them
+        assert sub.wait_for(lambda: tracks(sub) == [1, 2, 3]), tracks(sub)
+        pub.close()
+        sub.close()
+    finally:
+        b.stop()
+
+
+def test_outbox_is_bounded_private_and_drops_rows_it_did_not_write(tmp_path, caplog):
+    path = tmp_path / "state" / "outbox.sqlite"
+    path.parent.mkdir(mode=0o700)
+    box = Outbox(path, 3)
+    for n in range(5):
+        box.put(f"e{n}".encode())
+    assert len(box) == 3 and box.dropped == 2
+    assert box.first().payload == b"e2"  # the oldest were dropped
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    box.close()
+    # a forged "recognized" event written into the file by someone else is never sent
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO outbox (payload, mac) VALUES (?, ?)", (b'{"kind": "recognized", "name": "Eve"}', "0" * 64))
+    db.execute("UPDATE outbox SET payload = ? WHERE payload = ?", (b"e9", b"e3"))  # edited
+    db.commit()
+    db.close()
+    box = Outbox(path, 3)
+    seen = []
+    while (m := box.first()) is not None:
+        seen.append(m.payload)
+        box.remove(m.id)
+    assert seen == [b"e2", b"e4"]
+    assert "not one livecam wrote" in caplog.text
+    box.close()
+    # not a database: kept aside, an empty outbox instead; a symlink: refused
+    path.write_bytes(b"garbage" * 100)
+    box = Outbox(path, 3)
+    assert len(box) == 0 and list(path.parent.glob("outbox.sqlite.damaged-*"))
+    box.close()
+    link = tmp_path / "state" / "link.sqlite"
+    link.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError, match="symbolic link"):
+        Outbox(link, 3)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+# -- the last will, credentials, TLS -------------------------------------------------------------------
+
+
+def run_config(tmp_path: Path, data: Path, port: int, extra: str = "") -> Path:
+    kf = tmp_path / "kf" / "Lin_Manuel_Miranda"
+    kf.mkdir(parents=True)
+    for p in (data / "identities_extra" / "Lin_Manuel_Miranda").iterdir():
+        shutil.copy(p, kf / p.name)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"known_faces: kf\nmqtt:\n  host: 127.0.0.1\n  port: {port}\n{extra}")
+    return config
+
+
+def test_a_run_publishes_every_audit_log_event_once_in_order(tmp_path, data, broker):
+    config = run_config(tmp_path, data, broker.port)
+    sub = Subscriber(broker.port)
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    proc = subprocess.run(
+        [*LIVECAM, "--config", str(config), "run", "--camera", str(clip), "--no-window", "--name", "front-door"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    audit = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert audit and {e["camera"] for e in audit} == {"front-door"}
+    assert sub.wait_for(lambda: len(sub.on("livecam/front-door/event")) >= len(audit))
+    time.sleep(0.3)
+    got = [json.loads(m.payload) for m in sub.on("livecam/front-door/event")]
+    assert [{k: v for k, v in g.items() if k != "event_type"} for g in got] == audit
+    assert sub.last("livecam/front-door/person") == b"Lin_Manuel_Miranda"
+    assert sub.on("livecam/front-door/present/Lin_Manuel_Miranda")[-1].payload == b"OFF"  # the run ended
+    assert b"ON" in [m.payload for m in sub.on("livecam/front-door/present/Lin_Manuel_Miranda")]
+    assert sub.last("livecam/front-door/available") == b"offline"
+    assert "livecam[front-door]: mqtt: connected" in proc.stderr
+    sub.close()
+
+
+def test_kill_9_of_livecam_shows_offline_through_the_last_will(tmp_path, data, broker):
+    config = run_config(tmp_path, data, broker.port)
+    sub = Subscriber(broker.port)
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    proc = subprocess.Popen(
+        [*LIVECAM, "--config", str(config), "run", "--camera", str(clip), "--no-window", "--realtime", "--loop",
+         "--name", "hall"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert sub.wait_for(lambda: sub.last("livecam/hall/available") == b"online", timeout=120)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert sub.wait_for(lambda: sub.last("livecam/hall/available") == b"offline", timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sub.close()
+
+
+def test_wrong_password_is_one_clear_line_and_the_door_goes_on(tmp_path, data):
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    passwd = folder / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "door", "right-one"], check=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "ha", "ha-secret"], check=True)
+    b = Broker(folder, anonymous=False, extra=f"password_file {passwd}\n").start()
+    try:
+        secret = tmp_path / "mqtt-password"
+        secret.write_text("wrong-one\n")
+        secret.chmod(0o600)
+        config = run_config(tmp_path, data, b.port, "  username: door\n  password_file: mqtt-password\n")
+        clip = data / "videos" / "short_hamilton_clip.mp4"
+        proc = subprocess.run(
+            [*LIVECAM, "--config", str(config), "run", "--camera", str(clip), "--no-window", "--realtime"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        refused = [line for line in proc.stderr.splitlines() if "refused" in line]
+        assert len(refused) == 1, proc.stderr  # one line, not one per retry
+        assert "check mqtt.username and mqtt.password_file" in refused[0]
+        assert "wrong-one" not in proc.stderr
+        assert "event: recognized Lin_Manuel_Miranda" in proc.stderr  # the door went on
+        assert "kept in" in proc.stderr  # ...and its events wait for the next run
+
+        # the right password: connected, and the events the refused run kept are delivered first
+        sub = Subscriber(b.port, username="ha", password="ha-secret")
+        secret.write_text("right-one\n")
+        proc = subprocess.run(
+            [*LIVECAM, "--config", str(config), "run", "--camera", str(clip), "--no-window"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0 and "refused" not in proc.stderr, proc.stderr
+        topic = "livecam/short_hamilton_clip/event"
+        assert sub.wait_for(lambda: len(sub.on(topic)) >= 2), proc.stderr
+        runs = [json.loads(m.payload)["time"] for m in sub.on(topic)]
+        assert runs == sorted(runs) and len(runs) == 2  # the first run's event, then the second's
+        sub.close()
+    finally:
+        b.stop()
+
+
+def make_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A self-signed CA and a server certificate for 127.0.0.1 signed by it (openssl)."""
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=livecam test CA")  # fmt: skip
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "2", "-extfile", "san.ext")  # fmt: skip
+    return folder / "ca.crt", folder / "server.crt", folder / "server.key"
+
+
+def test_tls_with_a_self_signed_ca(tmp_path, caplog):
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    ca, cert, key = make_ca(folder)
+    tls_port = free_port()
+    b = Broker(
+        folder, extra=f"listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
+    ).start()  # the plain listener is the test's subscriber's
+    try:
+        sub = Subscriber(b.port)
+        pub = MqttPublisher(settings(tls_port, tls=True, tls_ca=ca), Outbox(tmp_path / "o1.sqlite", 10), ["Ada"])
+        pub.handle(event(1))
+        assert sub.wait_for(lambda: tracks(sub) == [1])
+        pub.close()
+        # without the CA (the system's CAs only), the broker's certificate is not trusted: nothing is sent
+        caplog.set_level(logging.WARNING)
+        pub = MqttPublisher(settings(tls_port, tls=True, camera="other"), Outbox(tmp_path / "o2.sqlite", 10), [])
+        pub.handle(event(2))
+        time.sleep(3)
+        assert tracks(sub, "livecam/other/event") == []
+        pub.close()
+        assert "certificate verify failed" in caplog.text
+        sub.close()
+    finally:
+        b.stop()
+
+
+def test_topics_of_names_with_wildcards_or_unicode_stay_one_level():
+    t = Topics(settings(1883))
+    for name in ("A+B", "x#y", "José", "Zoë/../x", "a b"):
+        slug = person_slug(name)
+        assert "/" not in slug and "+" not in slug and "#" not in slug and " " not in slug
+        assert t.present(slug).count("/") == 3
+    assert person_slug("A+B") != person_slug("A#B")
+
+
+def test_mqtt_config_errors_are_one_line(tmp_path):
+    from livecam.cli import main
+
+    cases = {
+        "mqtt:\n  host: h\n  topic_prefix: 'a/+/b'\n": "mqtt.topic_prefix",
+        "mqtt:\n  host: h\n  password_file: p\n": "mqtt.password_file needs mqtt.username",
+        "mqtt:\n  host: h\n  tls:\n    cert: c.pem\n": "mqtt.tls.cert and mqtt.tls.key",
+        "camera:\n  name: 'front door'\n": "camera.name",
+        "mqtt:\n  host: h\n  port: 70000\n": "mqtt.port",
+    }
+    for text, says in cases.items():
+        config = tmp_path / "config.yaml"
+        config.write_text(text)
+        proc = subprocess.run([*LIVECAM, "--config", str(config), "check"], capture_output=True, text=True)
+        assert proc.returncode == 2 and says in proc.stderr and proc.stderr.count("\n") == 1, (text, proc.stderr)
+    assert main(["run", "--camera", "x.mp4", "--name", "a/b", "--no-window"]) == 2
+
+
+def test_camera_names_from_sources_are_safe_and_never_carry_credentials():
+    from livecam.names import camera_name_for
+
+    assert camera_name_for("0") == "camera-0"
+    assert camera_name_for("/videos/front door.mp4") == "front-door"
+    assert camera_name_for("rtsp://admin:hunter2@192.168.1.5:554/stream1") == "192-168-1-5-554"
+    assert camera_name_for("http://[::1/") == "stream"  # a malformed URL still gives a name
+    assert camera_name_for("/videos/Zoë.mp4") == "Zo"
+    assert camera_name_for("/videos/Ωμέγα.mp4") == "camera"
