@@ -38,6 +38,7 @@ class EngineSettings:
     cnn_fallback: bool = True
     jitters: int = 0
     flip_average: bool = True
+    cache_dir: Path | None = None  # where the gallery cache lives (None: in the gallery folder; gallery.cache_path)
 
     def build(self) -> FaceEngine:
         return build_engine(self.model, self.models_dir, self.detector, self.flip_average, self.jitters)

@@ -86,6 +86,9 @@ class CameraConfig:
     # in every event, log line, unknown crop's file name, action (LIVECAM_CAMERA) and MQTT topic;
     # null: derived from the source (camera-0, the video file's name, the stream's host)
     name: str | None = _opt(None, pattern=CAMERA_NAME)
+    source: str | None = _opt(
+        None
+    )  # what `run` opens without --camera: an index, a video file or a stream URL (null: 0)
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,8 @@ class Config:
     known_faces: Path = _opt(Path("known_faces"))
     models_dir: Path = _opt(Path("models"))
     workers: int = _opt(0, lo=0, hi=256)
+    # the gallery cache's folder (null: in known_faces/); one per door when doors share a gallery
+    cache_dir: Path | None = _opt(None)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     encoding: EncodingConfig = field(default_factory=EncodingConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
@@ -327,6 +332,7 @@ def load_config(path: Path | None = None) -> Config:
         config,
         known_faces=_relative_to(base, config.known_faces),
         models_dir=_relative_to(base, config.models_dir),
+        cache_dir=rel(config.cache_dir),
         door=dataclasses.replace(
             door,
             events_log=door.events_log and _relative_to(base, door.events_log),

@@ -229,10 +229,10 @@ def _purge_cache(root: Path, singles: set[str], prefix: str, settings: EngineSet
         cache = cache_path(root, these)
         if not os.path.lexists(cache):
             continue
-        entries = read_cache(cache, these)
+        entries = read_cache(cache, these, root)
         kept = {k: v for k, v in entries.items() if not (k.startswith(prefix) or k in singles)}
         if entries and len(kept) != len(entries):
-            write_cache(cache, kept, these)
+            write_cache(cache, kept, these, root)
         elif not entries:
             cache.unlink()  # not readable with these settings: it may hold the person; rebuilt on the next load
 
@@ -247,11 +247,11 @@ def rename_person(root: Path, old: str, new: str, settings: EngineSettings) -> N
     src.rename(dst)
     # carry the cached encodings over, so nothing is encoded again
     cache = cache_path(root, settings)
-    entries = read_cache(cache, settings)
+    entries = read_cache(cache, settings, root)
     if entries:
         prefix_old, prefix_new = f"{src.name}/", f"{dst.name}/"
         moved = {(prefix_new + k[len(prefix_old) :] if k.startswith(prefix_old) else k): v for k, v in entries.items()}
-        write_cache(cache, moved, settings)
+        write_cache(cache, moved, settings, root)
 
 
 # -- enrollment in front of a camera -----------------------------------------------------------

@@ -170,8 +170,9 @@ def _settings_tag(settings: EngineSettings) -> str:
     return f"{s.model}/{s.detector}/{s.upsample}/{s.max_upsample}/{s.cnn_fallback}/{s.jitters}/{s.flip_average}"
 
 
-def read_cache(path: Path, settings: EngineSettings) -> dict[str, _CacheEntry]:
-    """The cache's entries; empty (with a warning) if missing, foreign, edited, damaged or not ours."""
+def read_cache(path: Path, settings: EngineSettings, root: Path | None = None) -> dict[str, _CacheEntry]:
+    """The cache's entries; empty (with a warning) if missing, foreign, edited, damaged or not ours.
+    `root`: the gallery it belongs to (default: the cache's folder)."""
     try:
         key = cache_key(create=False)
     except StateError as exc:
@@ -190,7 +191,7 @@ def read_cache(path: Path, settings: EngineSettings) -> dict[str, _CacheEntry]:
         stored = str(arrays.pop("mac"))
         if str(arrays["format"]) != CACHE_FORMAT or int(arrays["version"]) != CACHE_VERSION:
             raise ValueError("format or version differs")
-        if not hmac.compare_digest(stored.encode(), _mac(key, path.parent, arrays).encode()):
+        if not hmac.compare_digest(stored.encode(), _mac(key, root or path.parent, arrays).encode()):
             raise ValueError("not sealed by this livecam (written elsewhere, or edited)")
         if str(arrays["settings"]) != _settings_tag(settings):
             log.info("encoding settings changed; re-encoding the gallery")
@@ -249,7 +250,9 @@ def _one_line(exc: BaseException) -> str:
     return (" ".join(str(exc).split()) or type(exc).__name__)[:160]
 
 
-def write_cache(path: Path, entries: dict[str, _CacheEntry], settings: EngineSettings) -> None:
+def write_cache(
+    path: Path, entries: dict[str, _CacheEntry], settings: EngineSettings, root: Path | None = None
+) -> None:
     try:
         key = cache_key(create=True)
     except StateError as exc:
@@ -272,7 +275,7 @@ def write_cache(path: Path, entries: dict[str, _CacheEntry], settings: EngineSet
         "reasons": np.array([entries[k].reason for k in keys], dtype=str).reshape(-1),
     }
     ensure_private_dir(path.parent)
-    arrays["mac"] = np.array(_mac(key, path.parent, arrays))
+    arrays["mac"] = np.array(_mac(key, root or path.parent, arrays))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-write
@@ -292,7 +295,7 @@ def load_gallery(
     root = Path(root)
     cache = cache_path(root, settings)
     photos = scan_photos(root)
-    cached = read_cache(cache, settings) if use_cache else {}
+    cached = read_cache(cache, settings, root) if use_cache else {}
     entries: dict[str, _CacheEntry] = {}
     todo: list[Photo] = []
     for photo in photos:
@@ -319,15 +322,23 @@ def load_gallery(
             )
     if use_cache and (todo or set(cached) != set(entries)) and root.is_dir():
         try:
-            write_cache(cache, entries, settings)
+            write_cache(cache, entries, settings, root)
         except OSError as exc:
             log.warning("%s: cannot write gallery cache (%s)", cache, exc.strerror or exc)
     return _assemble(photos, entries, encoded_now=len(todo), dimension=spec_of(settings.model).dimension)
 
 
 def cache_path(root: Path, settings: EngineSettings) -> Path:
-    """Each model keeps its own cache beside the photos: switching models back and forth re-encodes nothing."""
-    return Path(root) / (CACHE_NAME if settings.model == "dlib" else f".livecam-cache-{settings.model}.npz")
+    """Each model keeps its own cache beside the photos: switching models back and forth re-encodes nothing.
+
+    With `cache_dir` (doors sharing one gallery folder, or a read-only one), the cache is there
+    instead, named after the gallery too: each door keeps its own, and none writes into the shared
+    folder (two doors' caches, each sealed with its own key, would replace each other at every start)."""
+    name = CACHE_NAME if settings.model == "dlib" else f".livecam-cache-{settings.model}.npz"
+    if settings.cache_dir is None:
+        return Path(root) / name
+    gallery = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
+    return Path(settings.cache_dir) / name.replace(".npz", f"-{gallery}.npz")
 
 
 def _assemble(photos: list[Photo], entries: dict[str, _CacheEntry], encoded_now: int, dimension: int) -> Gallery:

@@ -21,7 +21,7 @@ import os
 import resource
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,7 +320,12 @@ def run_loop(
     watcher: GalleryWatcher | None = None,
     events: EventSink | None = None,
     stop: StopRequest | None = None,
+    alive: Callable[[], None] | None = None,
 ) -> Summary:
+    """Frames from `source` through the recognizer to the door (`events`) and the outputs.
+
+    `alive` is called on every turn of the loop, frames or a reconnecting camera alike (systemd's
+    watchdog): a loop that stops turning stops calling it."""
     times = StageTimes()
     every = recognizer.settings.detect_every
     fps_counter = FPS().start()
@@ -337,6 +342,8 @@ def run_loop(
     )
     try:
         for item in schedule:
+            if alive is not None:
+                alive()
             if stop is not None and stop.requested:
                 break
             if item is None:  # a live source is reconnecting

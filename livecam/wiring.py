@@ -42,6 +42,7 @@ def engine_settings(cfg: Config, flip: bool) -> EngineSettings:
         cnn_fallback=cfg.detection.cnn_fallback,
         jitters=cfg.encoding.jitters,
         flip_average=flip,
+        cache_dir=cfg.cache_dir,
     )
 
 

@@ -39,9 +39,9 @@ apt_install() {
 if have dpkg-query && have apt-get; then
     need=()
     # xvfb: the tests open the real OpenCV window on a virtual screen; mosquitto (and openssl, for a
-    # test CA): the MQTT tests start their own broker
+    # test CA): the MQTT tests start their own broker; systemd: the tests verify the unit file
     for p in cmake make g++ patch pkg-config libopenblas-dev liblapack-dev libgl1 libglib2.0-0 xvfb fonts-dejavu-core \
-        mosquitto openssl; do
+        mosquitto openssl systemd; do
         installed "$p" || need+=("$p")
     done
     [ -n "$(pick_clang)" ] || need+=(clang)

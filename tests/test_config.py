@@ -23,6 +23,7 @@ def test_shipped_config_yaml_states_the_defaults():
     assert shipped.workers == defaults.workers
     assert shipped.actions == defaults.actions
     assert shipped.mqtt == defaults.mqtt
+    assert shipped.cache_dir is None
     assert shipped.door.events_log == REPO / "events.jsonl" and shipped.door.unknown_dir == REPO / "unknown"
     assert (shipped.door.cooldown_seconds, shipped.door.min_agree) == (
         defaults.door.cooldown_seconds,

@@ -282,3 +282,34 @@ def test_property_a_sealed_cache_with_any_arrays_gives_valid_entries_or_none(tmp
     entries = read_cache(cache, SETTINGS)
     for entry in entries.values():
         assert entry.encoding is None or (entry.encoding.shape == (128,) and np.isfinite(entry.encoding).all())
+
+
+def test_doors_sharing_one_gallery_folder_each_keep_their_own_cache(tmp_path, data, make_gallery):
+    """Two doors (each with its own livecam key) and one shared gallery: with cache_dir, neither
+    writes into the gallery, and neither re-encodes at its next start."""
+    import subprocess
+    import sys
+
+    root = make_gallery({"Tony_Blair": [1, 2], "George_W_Bush": [1]})
+    probe = data / "identities" / "Tony_Blair" / "3.jpg"
+    for door in ("front", "back"):
+        (tmp_path / door).mkdir()
+        (tmp_path / door / "config.yaml").write_text(f"known_faces: {root}\ncache_dir: cache\n")
+
+    def identify(door: str) -> str:
+        env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / door / "state")}
+        cfg = str(tmp_path / door / "config.yaml")
+        proc = subprocess.run(
+            [sys.executable, "-m", "livecam", "--config", cfg, "identify", str(probe)],
+            capture_output=True, text=True, env=env, check=True,
+        )  # fmt: skip
+        assert "Tony_Blair" in proc.stdout
+        return proc.stderr
+
+    assert "encoding 3 new or changed" in identify("front")
+    assert "encoding 3 new or changed" in identify("back")
+    assert "new or changed" not in identify("front") and "new or changed" not in identify("back")
+    assert not [p for p in root.iterdir() if p.name.startswith(".livecam-cache")]
+    for door in ("front", "back"):
+        cache = tmp_path / door / "cache"
+        assert stat.S_IMODE(cache.stat().st_mode) == 0o700 and len(list(cache.glob(".livecam-cache-*.npz"))) == 1

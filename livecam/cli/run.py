@@ -16,6 +16,7 @@ from ..redact import redact_url
 from ..reload import GalleryWatcher, listing
 from ..stopping import StopRequest
 from ..storage import check_output_dir, check_output_file, ensure_private_dir
+from ..systemd import Notifier
 from ..wiring import build_door, build_recognizer, gallery_settings
 from .common import (
     EXIT_OK,
@@ -43,6 +44,7 @@ def _start_pipeline(args: argparse.Namespace, cfg: Config, realtime: bool):
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
     cfg = override(cfg, "camera", name=args.name)  # checked like the config's camera.name
+    args.camera = args.camera or cfg.camera.source or "0"  # a service's config names its camera
     camera = cfg.camera.name or camera_name_for(str(args.camera))
     name_log_lines(camera)
     window = not args.no_window
@@ -62,10 +64,16 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     )
     events = build_door(cfg, redact_url(str(args.camera)), camera)
     events.enrolled(recognizer.matcher.names)
+    systemd = Notifier()
+    systemd.ready(f"camera {camera}: {recognizer.matcher.people} people enrolled")
     with StopRequest() as stop:
         try:
-            summary = run_loop(source, recognizer, detector, outputs, args.frames, watcher, events, stop)
+            summary = run_loop(
+                source, recognizer, detector, outputs, args.frames, watcher, events, stop, alive=systemd.alive
+            )
         finally:
+            systemd.stopping()
+            systemd.close()
             if stop.requested:
                 log.info("stopping")
             events.close()
@@ -110,7 +118,7 @@ def cmd_bench(args: argparse.Namespace, cfg: Config) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="recognize faces live from a camera, stream or video file")
     _model_flag(p)
-    p.add_argument("--camera", default="0", help="camera index, video file or stream URL (default 0)")
+    p.add_argument("--camera", help="camera index, video file or stream URL (default: camera.source, or 0)")
     p.add_argument(
         "--name", help="this camera's name in events, logs and MQTT topics (default: camera.name, or from --camera)"
     )
