@@ -123,4 +123,4 @@ def test_a_run_says_ready_then_pings_from_the_frame_loop_and_a_stalled_loop_stop
     assert pings and ready[0] <= pings[0] and pings[-1] <= stopping[0]
     gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
     assert max(gaps) >= 3.5  # the stall: no ping while the loop waited
-    assert len(gaps) >= 10 and sorted(gaps)[len(gaps) // 2] < 0.2  # otherwise every ~0.05 s
+    assert len(gaps) >= 5 and sorted(gaps)[len(gaps) // 2] < 0.2  # otherwise every ~0.05 s
