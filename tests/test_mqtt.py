@@ -363,6 +363,10 @@ def make_ca(folder: Path) -> tuple[Path, Path, Path]:
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
         "-out", "server.crt", "-days", "2", "-extfile", "san.ext")  # fmt: skip
+    # a client certificate, for a broker that asks for one
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=door")
+    ssl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "client.crt", "-days", "2")  # fmt: skip
     return folder / "ca.crt", folder / "server.crt", folder / "server.key"
 
 
@@ -370,15 +374,25 @@ def test_tls_with_a_self_signed_ca(tmp_path, caplog):
     folder = tmp_path / "broker"
     folder.mkdir()
     ca, cert, key = make_ca(folder)
-    tls_port = free_port()
+    tls_port, mutual_port = free_port(), free_port()
+    tls = f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
     b = Broker(
-        folder, extra=f"listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
+        folder,
+        extra=f"listener {tls_port} 127.0.0.1\n{tls}listener {mutual_port} 127.0.0.1\n{tls}require_certificate true\n",
     ).start()  # the plain listener is the test's subscriber's
     try:
         sub = Subscriber(b.port)
         pub = MqttPublisher(settings(tls_port, tls=True, tls_ca=ca), Outbox(tmp_path / "o1.sqlite", 10), ["Ada"])
         pub.handle(event(1))
         assert sub.wait_for(lambda: tracks(sub) == [1])
+        pub.close()
+        # a broker that asks for a client certificate: with one signed by its CA
+        client = settings(
+            mutual_port, tls=True, tls_ca=ca, tls_cert=folder / "client.crt", tls_key=folder / "client.key"
+        )
+        pub = MqttPublisher(client, Outbox(tmp_path / "o3.sqlite", 10), ["Ada"])
+        pub.handle(event(3))
+        assert sub.wait_for(lambda: tracks(sub) == [1, 3])
         pub.close()
         # without the CA (the system's CAs only), the broker's certificate is not trusted: nothing is sent
         caplog.set_level(logging.WARNING)
