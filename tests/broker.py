@@ -38,7 +38,7 @@ class Broker:
             f"listener {self.port} 127.0.0.1\n"
             f"allow_anonymous {'true' if anonymous else 'false'}\n"
             # retained messages and persistent sessions survive a restart (as on a real install)
-            f"persistence true\npersistence_location {folder / 'persist'}/\n"
+            f"persistence true\npersistence_location {folder / 'persist'}/\nautosave_interval 1\n"
             f"log_dest file {folder / 'mosquitto.log'}\n" + ("user root\n" if os.geteuid() == 0 else "") + extra
             # as root, mosquitto would become user "mosquitto", who cannot read the test's private folders
         )

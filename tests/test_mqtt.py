@@ -173,13 +173,15 @@ def test_broker_down_at_start_events_wait_on_disk_and_arrive_in_order_when_it_co
         b.stop()
 
 
-def test_broker_killed_and_restarted_mid_run_every_event_arrives_once_in_order(tmp_path, broker):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_broker_killed_and_restarted_mid_run_every_event_arrives_once_in_order(tmp_path, broker, how):
     sub = Subscriber(broker.port, client_id="ha", clean=False)  # a persistent session, as Home Assistant's
     pub = publisher(tmp_path, broker.port)
+    time.sleep(1.5)  # the broker has saved the subscriber's session (autosave every second)
     for n in range(1, 31):
         pub.handle(event(n))
         if n == 10:
-            broker.stop(signal.SIGTERM)
+            broker.stop(how)
         if n == 20:
             broker.start()
         time.sleep(0.1)
