@@ -14,7 +14,6 @@ import numpy as np
 
 from .faces import Box, Face, FaceEngine
 from .images import ImageError, decode_image, read_bytes
-from .models import build_engine
 
 if TYPE_CHECKING:
     from .stages import PhotoEngine
@@ -41,7 +40,7 @@ class EngineSettings:
     cache_dir: Path | None = None  # where the gallery cache lives (None: in the gallery folder; gallery.cache_path)
 
     def build(self) -> FaceEngine:
-        return build_engine(self.model, self.models_dir, self.detector, self.flip_average, self.jitters)
+        return FaceEngine(self.models_dir, self.detector, self.flip_average, self.jitters, model=self.model)
 
 
 @dataclass(frozen=True)

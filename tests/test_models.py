@@ -56,3 +56,67 @@ def test_a_detector_is_a_registry_line(data, capsys):
     assert len(record["faces"]) == 1 and len(record["faces"][0]["encoding"]) == 128
     with pytest.raises(ConfigError, match="detection.detector must be one of hog, cnn, mtcnn"):
         parse_config({"detection": {"detector": "yolo"}})
+
+
+class ThumbAligner:
+    """A toy model's aligner: the face box, resized to 8x8 grey (stages.Aligner)."""
+
+    def __init__(self, models, models_dir=None):
+        pass
+
+    def load(self):
+        pass
+
+    def chips(self, rgb, boxes):
+        import cv2
+
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        return [cv2.resize(grey[b.top : b.bottom, b.left : b.right], (8, 8)) for b in boxes]
+
+
+class ThumbEmbedder:
+    """...and its embedder (stages.ChipEmbedder): the thumbnail, unit length."""
+
+    def __init__(self, models_dir, models, flip_average=True, jitters=0):
+        self.flip_average = flip_average
+
+    def load(self):
+        pass
+
+    def with_flip(self, flip_average):
+        return ThumbEmbedder(None, None, flip_average)
+
+    def encode_chips(self, chips):
+        v = np.array([c.reshape(-1) for c in chips], np.float32).reshape(-1, 64)
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-6)
+
+
+def test_a_model_is_its_stages_and_one_registry_entry(data, tmp_path, monkeypatch):
+    """A new model needs no engine of its own: an aligner, an embedder and a spec (README, "Adding a model")."""
+    import dataclasses
+
+    from livecam import models
+    from livecam.gallery import load_gallery
+
+    toy = dataclasses.replace(
+        MODELS["dlib"],
+        name="toy",
+        dimension=64,
+        aligner="test_models:ThumbAligner",
+        embedder="test_models:ThumbEmbedder",
+    )
+    monkeypatch.setitem(models.MODELS, "toy", toy)
+    settings = EngineSettings(model="toy", flip_average=False)
+    engine = settings.build().load()
+    assert engine.spec is toy and type(engine.embedder).__name__ == "ThumbEmbedder"
+    faces = engine.faces(load_image(photo(data, "Tony_Blair", 1)))  # dlib's detector, the toy's chips
+    assert len(faces) == 1 and faces[0].encoding.shape == (64,)
+    # the gallery, its cache (one per model) and the matcher follow from the spec
+    root = tmp_path / "known_faces" / "Tony_Blair"
+    root.mkdir(parents=True)
+    root.joinpath("1.jpg").write_bytes(photo(data, "Tony_Blair", 1).read_bytes())
+    gallery = load_gallery(root.parent, settings, workers=1, engine=engine)
+    assert (
+        gallery.matcher(toy.threshold, toy.margin).dimension == 64
+        and (root.parent / ".livecam-cache-toy.npz").is_file()
+    )
