@@ -215,6 +215,12 @@ class MqttPublisher(EventHandler):
             except (OSError, ssl.SSLError, ValueError) as exc:
                 raise MqttError(f"mqtt.tls: cannot load the CA, certificate or key ({_one_line(exc)})") from None
         client.reconnect_delay_set(RECONNECT_MIN, RECONNECT_MAX)
+        # an exception in one of our callbacks would end paho's thread, and with it every reconnect:
+        # paho logs it (to our logger) and goes on
+        client.suppress_exceptions = True
+        paho_log = logging.getLogger("livecam.mqtt.paho")
+        paho_log.setLevel(logging.WARNING)  # its errors, one line each; not a line per packet under -v
+        client.enable_logger(paho_log)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect

@@ -445,3 +445,22 @@ def test_camera_names_from_sources_are_safe_and_never_carry_credentials():
     assert camera_name_for("http://[::1/") == "stream"  # a malformed URL still gives a name
     assert camera_name_for("/videos/Zoë.mp4") == "Zo"
     assert camera_name_for("/videos/Ωμέγα.mp4") == "camera"
+
+
+def test_a_failing_callback_does_not_end_the_connection_thread(tmp_path, broker, caplog, monkeypatch):
+    sub = Subscriber(broker.port)
+    pub = publisher(tmp_path, broker.port)
+
+    def broken(client, userdata, message):
+        raise RuntimeError("bug in a callback")
+
+    pub.client.on_message = broken
+    sub.client.publish("homeassistant/status", "online")  # reaches the broken callback
+    time.sleep(0.5)
+    broker.stop(signal.SIGKILL)  # ...and paho's thread must still be there to reconnect
+    broker.start()
+    pub.handle(event(1))
+    assert sub.wait_for(lambda: tracks(sub) == [1], timeout=20)
+    assert "bug in a callback" in caplog.text
+    pub.close()
+    sub.close()
