@@ -428,6 +428,46 @@ class MqttPublisher(EventHandler):
             self._inflight = None
 
 
+def probe(settings: MqttSettings, timeout: float = 5.0) -> tuple[bool, str]:
+    """Connect once, as a run would (credentials, TLS), and say how it went in one line (`livecam check`)."""
+    import paho.mqtt.client as paho
+
+    result: dict[str, str] = {}
+    done = threading.Event()
+    client = _client_class(paho)(paho.CallbackAPIVersion.VERSION2, client_id=f"{settings.client_id}-check")
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    where = f"{settings.host}:{settings.port}"
+    try:
+        if settings.tls:
+            client.tls_set(
+                ca_certs=str(settings.tls_ca) if settings.tls_ca else None,
+                certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                keyfile=str(settings.tls_key) if settings.tls_key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+
+        def on_connect(c, userdata, flags, reason_code, properties):
+            result["rc"] = "" if not reason_code.is_failure else str(reason_code)
+            done.set()
+
+        client.on_connect = on_connect
+        client.connect(settings.host, settings.port, keepalive=10)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        return False, f"cannot reach the broker at {where} ({_one_line(exc)})"
+    client.loop_start()
+    try:
+        if not done.wait(timeout):
+            return False, f"the broker at {where} did not answer within {timeout:.0f} s"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    if result["rc"]:
+        return False, f"the broker at {where} refused livecam ({result['rc']})"
+    user = f" as {settings.username}" if settings.username else ""
+    return True, f"connected to {where}{user}{' with TLS' if settings.tls else ''}"
+
+
 def _client_class(paho):
     """paho's Client, remembering why the last connection attempt failed (paho swallows it; a user
     needs "certificate verify failed" or "connection refused", not only "cannot reach")."""

@@ -125,6 +125,18 @@ def build_door(cfg: Config, source_name: str, camera: str | None = None) -> Even
 def build_mqtt(cfg: Config, camera: str) -> MqttPublisher:
     """The MQTT handler; ConfigError (one line) for settings that cannot work."""
     m = cfg.mqtt
+    settings = mqtt_settings(cfg, camera)
+    outbox = open_outbox(m.outbox or state_dir() / f"mqtt-outbox-{camera}.sqlite", m.outbox_max_events)
+    try:
+        return MqttPublisher(settings, outbox)
+    except MqttError as exc:
+        outbox.close()
+        raise ConfigError(str(exc)) from None
+
+
+def mqtt_settings(cfg: Config, camera: str) -> MqttSettings:
+    """The broker's settings, the password read from its file; ConfigError (one line) if it cannot be."""
+    m = cfg.mqtt
     assert m.host
     password = None
     if m.password_file is not None:
@@ -135,7 +147,7 @@ def build_mqtt(cfg: Config, camera: str) -> MqttPublisher:
         if os.stat(m.password_file).st_mode & 0o077:
             log.warning("mqtt.password_file: %s can be read by others; chmod 600 it", m.password_file)
         password = raw.decode("utf-8", "replace").rstrip("\r\n")
-    settings = MqttSettings(
+    return MqttSettings(
         host=m.host,
         port=m.port,
         camera=camera,
@@ -151,9 +163,3 @@ def build_mqtt(cfg: Config, camera: str) -> MqttPublisher:
         person_reset_seconds=m.person_reset_seconds,
         snapshots=m.snapshots,
     )
-    outbox = open_outbox(m.outbox or state_dir() / f"mqtt-outbox-{camera}.sqlite", m.outbox_max_events)
-    try:
-        return MqttPublisher(settings, outbox)
-    except MqttError as exc:
-        outbox.close()
-        raise ConfigError(str(exc)) from None

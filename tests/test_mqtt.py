@@ -333,6 +333,8 @@ def test_wrong_password_is_one_clear_line_and_the_door_goes_on(tmp_path, data):
         assert "wrong-one" not in proc.stderr
         assert "event: recognized Lin_Manuel_Miranda" in proc.stderr  # the door went on
         assert "kept in" in proc.stderr  # ...and its events wait for the next run
+        check = subprocess.run([*LIVECAM, "--config", str(config), "check"], capture_output=True, text=True)
+        assert check.returncode == 1 and f"mqtt: the broker at 127.0.0.1:{b.port} refused livecam" in check.stdout
 
         # the right password: connected, and the events the refused run kept are delivered first
         sub = Subscriber(b.port, username="ha", password="ha-secret")
@@ -344,6 +346,8 @@ def test_wrong_password_is_one_clear_line_and_the_door_goes_on(tmp_path, data):
             timeout=300,
         )
         assert proc.returncode == 0 and "refused" not in proc.stderr, proc.stderr
+        check = subprocess.run([*LIVECAM, "--config", str(config), "check"], capture_output=True, text=True)
+        assert check.returncode == 0 and f"mqtt: connected to 127.0.0.1:{b.port} as door" in check.stdout
         topic = "livecam/short_hamilton_clip/event"
         assert sub.wait_for(lambda: len(sub.on(topic)) >= 2), proc.stderr
         runs = [json.loads(m.payload)["time"] for m in sub.on(topic)]

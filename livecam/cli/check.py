@@ -1,4 +1,4 @@
-"""`livecam check`: versions, the dlib build, models, config, display."""
+"""`livecam check`: versions, the dlib build, models, config, display, and the MQTT broker if one is set."""
 
 from __future__ import annotations
 
@@ -16,7 +16,16 @@ log = logging.getLogger("livecam")
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     from ..check import run_check
 
-    return run_check(cfg, print)
+    code = run_check(cfg, print)
+    if cfg.mqtt.host:
+        from ..mqtt import probe
+        from ..wiring import mqtt_settings
+
+        settings = mqtt_settings(cfg, cfg.camera.name or "check")
+        ok, line = probe(settings)
+        print(f"mqtt: {line}")
+        code = code or (0 if ok else 1)
+    return code
 
 
 def add_parser(sub) -> None:
