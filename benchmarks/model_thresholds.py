@@ -86,6 +86,10 @@ def main() -> int:
     print(f"dlib at {spec.threshold}: named right {tar:.1%}, named wrong {wrong}, strangers named {far:.2%}")
     spec, rows = results[args.model]
     ratio = spec.margin / spec.threshold
+    # a stranger is named at threshold t when its distance is within t and its margin at least ratio * t
+    firsts = [d for t, _, d, m in rows if t is None and d * ratio <= m]
+    first = f"the first stranger is named at threshold {min(firsts):.3f}" if firsts else "no stranger is named"
+    print(f"{args.model}: {first}")
     for threshold in spec.threshold * np.arange(0.70, 1.25, 0.025):
         tar2, wrong2, far2, *_ = rates(rows, threshold, ratio * threshold)
         mark = " <- spec" if abs(threshold - spec.threshold) < 0.01 * spec.threshold else ""

@@ -69,7 +69,7 @@ class EncodingConfig:
 
 @dataclass(frozen=True)
 class MatchingConfig:
-    # null (the default): the model's own value (models.py: dlib 0.45 / 0.04 / 0.5, facenet 0.86 / 0.08 / 0.92);
+    # null (the default): the model's own value (models.py: dlib 0.45 / 0.04 / 0.5, facenet 0.85 / 0.08 / 0.92);
     # a distance means something only in its model's space.
     threshold: float | None = _opt(None, lo=0.0, hi=2.0)
     margin: float | None = _opt(None, lo=0.0, hi=1.0)

@@ -3,7 +3,7 @@
 Each face is encoded by both models; the embedding is the two vectors side by
 side, each divided by its model's identification threshold. The Euclidean
 distance between two such embeddings is then sqrt((d_dlib / 0.45)^2 +
-(d_facenet / 0.86)^2): a face at both thresholds is at sqrt(2). The matcher,
+(d_facenet / 0.85)^2): a face at both thresholds is at sqrt(2). The matcher,
 the policy and the cache need nothing new: fusion is one more model.
 
 A chip carries both models' chips in one flat array (the encoder process's

@@ -28,7 +28,7 @@ from .batch import EngineSettings, FileResult, encode_files
 from .faces import Face, FaceEngine
 from .images import is_image_path
 from .matching import Matcher
-from .models import spec_of
+from .models import MODELS, spec_of
 from .names import NameError_, validate_name
 from .state import StateError, cache_key, seal
 from .storage import atomic_write_bytes, ensure_private_dir
@@ -167,7 +167,8 @@ def _mac(key: bytes, folder: Path, arrays: dict[str, np.ndarray]) -> str:
 def _settings_tag(settings: EngineSettings) -> str:
     # Encodings made with other settings are not comparable: a change rebuilds.
     s = settings
-    return f"{s.model}/{s.detector}/{s.upsample}/{s.max_upsample}/{s.cnn_fallback}/{s.jitters}/{s.flip_average}"
+    model = f"{s.model}.r{MODELS[s.model].revision}" if MODELS[s.model].revision > 1 else s.model  # dlib's: as ever
+    return f"{model}/{s.detector}/{s.upsample}/{s.max_upsample}/{s.cnn_fallback}/{s.jitters}/{s.flip_average}"
 
 
 def read_cache(path: Path, settings: EngineSettings, root: Path | None = None) -> dict[str, _CacheEntry]:

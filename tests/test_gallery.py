@@ -313,3 +313,12 @@ def test_doors_sharing_one_gallery_folder_each_keep_their_own_cache(tmp_path, da
     for door in ("front", "back"):
         cache = tmp_path / door / "cache"
         assert stat.S_IMODE(cache.stat().st_mode) == 0o700 and len(list(cache.glob(".livecam-cache-*.npz"))) == 1
+
+
+def test_a_models_new_revision_rebuilds_its_caches_and_only_its_own():
+    """FaceNet's crop changed (revision 2): its caches and fusion's are rebuilt, dlib's are kept as they are."""
+    from livecam.gallery import _settings_tag
+
+    assert _settings_tag(EngineSettings(model="dlib")) == "dlib/hog/1/2/True/0/True"  # as written by earlier versions
+    assert _settings_tag(EngineSettings(model="facenet")).startswith("facenet.r2/")
+    assert _settings_tag(EngineSettings(model="fusion")).startswith("fusion.r2/")
