@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import re
 import ssl
 import threading
@@ -244,7 +245,7 @@ class MqttPublisher(EventHandler):
                 self._person = (
                     event.name,
                     {
-                        "distance": None if event.distance != event.distance else round(event.distance, 4),
+                        "distance": round(event.distance, 4) if math.isfinite(event.distance) else None,
                         "time": event.time,
                         "liveness": event.liveness,
                         "track": event.track,

@@ -122,5 +122,8 @@ def open_outbox(path: Path, max_messages: int) -> Outbox:
     """The outbox at `path`; OutputError (one line) when it cannot be used."""
     try:
         return Outbox(path, max_messages)
-    except sqlite3.Error as exc:
-        raise OutputError(f"{path}: cannot use as the MQTT outbox ({exc})") from None
+    except OutputError as exc:
+        raise OutputError(f"the MQTT outbox (mqtt.outbox): {exc}") from None
+    except (sqlite3.Error, OSError) as exc:  # StateError (no usable key) is an OSError too
+        why = getattr(exc, "strerror", None) or exc
+        raise OutputError(f"{path}: cannot use as the MQTT outbox ({why})") from None

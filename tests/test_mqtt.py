@@ -177,7 +177,7 @@ def test_broker_down_at_start_events_wait_on_disk_and_arrive_in_order_when_it_co
 def test_broker_killed_and_restarted_mid_run_every_event_arrives_once_in_order(tmp_path, broker, how):
     sub = Subscriber(broker.port, client_id="ha", clean=False)  # a persistent session, as Home Assistant's
     pub = publisher(tmp_path, broker.port)
-    time.sleep(1.5)  # the broker has saved the subscriber's session (autosave every second)
+    time.sleep(2.5)  # the broker has saved the subscriber's session (autosave every second)
     for n in range(1, 31):
         pub.handle(event(n))
         if n == 10:
@@ -468,3 +468,16 @@ def test_a_failing_callback_does_not_end_the_connection_thread(tmp_path, broker,
     assert "bug in a callback" in caplog.text
     pub.close()
     sub.close()
+
+
+def test_an_outbox_that_cannot_be_used_is_one_line_and_exit_2(tmp_path, data):
+    # the outbox's folder would need a folder that is not there: livecam creates one level at most
+    config = run_config(tmp_path, data, free_port(), "  outbox: missing/deeper/outbox.sqlite\n")
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    proc = subprocess.run(
+        [*LIVECAM, "--config", str(config), "run", "--camera", str(clip), "--no-window", "--frames", "5"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "outbox" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("livecam: error:")
