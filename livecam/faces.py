@@ -119,7 +119,7 @@ def find_model(key: str, models_dir: Path | None = None) -> Path:
 
 def dlib_build_info() -> dict[str, object]:
     """What the imported dlib was built with (BLAS, AVX, version)."""
-    import dlib
+    dlib = DlibModels().dlib
 
     return {
         "version": dlib.__version__,
