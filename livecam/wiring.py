@@ -144,8 +144,8 @@ def mqtt_settings(cfg: Config, camera: str) -> MqttSettings:
             raw = read_regular(m.password_file, 4096, follow_symlinks=True)
         except OSError as exc:
             raise ConfigError(f"mqtt.password_file: {m.password_file}: cannot read ({exc.strerror or exc})") from None
-        if os.stat(m.password_file).st_mode & 0o077:
-            log.warning("mqtt.password_file: %s can be read by others; chmod 600 it", m.password_file)
+        if os.stat(m.password_file).st_mode & 0o004:  # the service's group may read it (README: 0640)
+            log.warning("mqtt.password_file: %s can be read by everyone; chmod 640 or 600 it", m.password_file)
         password = raw.decode("utf-8", "replace").rstrip("\r\n")
     return MqttSettings(
         host=m.host,

@@ -481,3 +481,20 @@ def test_an_outbox_that_cannot_be_used_is_one_line_and_exit_2(tmp_path, data):
     )
     assert proc.returncode == 2 and "outbox" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("livecam: error:")
+
+
+def test_password_file_is_read_stripped_and_a_world_readable_one_is_warned_about(tmp_path, caplog):
+    from livecam.config import ConfigError, parse_config
+    from livecam.wiring import mqtt_settings
+
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    cfg = parse_config({"mqtt": {"host": "h", "username": "door", "password_file": str(secret)}})
+    secret.chmod(0o640)  # the service's group may read it
+    assert mqtt_settings(cfg, "door").password == "s3cret" and "can be read" not in caplog.text
+    secret.chmod(0o644)
+    mqtt_settings(cfg, "door")
+    assert "can be read by everyone" in caplog.text and "s3cret" not in caplog.text
+    secret.unlink()
+    with pytest.raises(ConfigError, match="mqtt.password_file: .*cannot read"):
+        mqtt_settings(cfg, "door")
