@@ -195,6 +195,7 @@ class MqttPublisher(EventHandler):
         self._dirty: set[str] = set()  # state topics to publish again
         self._cleared: set[str] = set()  # discovery configs of people no longer enrolled, to empty
         self._inflight: tuple[int, int] | None = None  # (outbox id, MQTT message id) awaiting its PUBACK
+        self._sent_presence: dict[str, str] = {}  # the sender thread's: each person's state as last published
 
         client = _client_class(paho)(
             paho.CallbackAPIVersion.VERSION2,
@@ -400,8 +401,13 @@ class MqttPublisher(EventHandler):
         if "snapshot" in dirty and snapshot is not None:
             publish(self.topics.snapshot, snapshot, qos=1, retain=True)
         if "presence" in dirty:
+            if "discovery" in dirty:
+                self._sent_presence = {}  # (re)connected, or the gallery changed: every sensor again
             for p in people:
-                publish(self.topics.present(person_slug(p)), "ON" if p in present else "OFF", qos=1, retain=True)
+                state = "ON" if p in present else "OFF"
+                if self._sent_presence.get(p) != state:  # only changes: a gallery of 100 is not 100 messages
+                    publish(self.topics.present(person_slug(p)), state, qos=1, retain=True)
+                    self._sent_presence[p] = state
 
     def _drain(self) -> None:
         """Events from the outbox, oldest first, one at a time, each removed once acknowledged."""

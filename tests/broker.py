@@ -88,7 +88,14 @@ class Subscriber:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=self.clean)
-        c.on_connect = lambda cl, u, f, rc, p: (cl.subscribe([(t, 1) for t in self.topics]), self._connected.set())
+        self.connects = 0
+
+        def on_connect(cl, userdata, flags, rc, props):
+            cl.subscribe([(t, 1) for t in self.topics])
+            self.connects += 1
+            self._connected.set()
+
+        c.on_connect = on_connect
         c.on_message = self._on_message
         if self.username:
             c.username_pw_set(self.username, self.password)

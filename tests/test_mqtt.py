@@ -463,6 +463,8 @@ def test_a_failing_callback_does_not_end_the_connection_thread(tmp_path, broker,
     time.sleep(0.5)
     broker.stop(signal.SIGKILL)  # ...and paho's thread must still be there to reconnect
     broker.start()
+    assert sub.wait_for(lambda: sub.connects >= 2)  # the test's subscriber is back before the event exists
+    time.sleep(0.3)
     pub.handle(event(1))
     assert sub.wait_for(lambda: tracks(sub) == [1], timeout=20)
     assert "bug in a callback" in caplog.text
