@@ -401,6 +401,8 @@ class EventSink:
         """A person is at the door from their "recognized" event while a face shows their name, and
         for PRESENT_HOLD seconds after (a name hidden for a frame while it is re-checked is no exit).
         Back within the cooldown (no new event), a face showing their name is the same visit."""
+        if not shown and not self._seen_at:
+            return  # nobody named and nobody present: the common frame costs nothing
         for person in shown:
             if person in self._seen_at or now - self._recognized_at.get(person, -1e18) <= self.policy.cooldown:
                 self._seen_at[person] = now

@@ -41,7 +41,6 @@ import cv2
 from . import __version__
 from .events import Event, EventHandler
 from .outbox import Outbox
-from .redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +106,25 @@ class Topics:
     def config_topic(self, component: str, object_id: str) -> str:
         return f"{self.discovery}/{component}/{self.node}/{object_id}/config"
 
-    def device_configs(self) -> dict[str, dict]:
-        """Discovery configs of the camera's own entities: the last person, door events, the snapshot."""
-        s = self._settings
-        common = {
+    def _common(self) -> dict:
+        """What every entity's discovery config carries: the camera's device and its availability."""
+        return {
             "availability_topic": self.available,
             "payload_available": "online",
             "payload_not_available": "offline",
             "device": {
                 "identifiers": [self.node],
-                "name": f"livecam {s.camera}",
+                "name": f"livecam {self._settings.camera}",
                 "manufacturer": "livecam",
                 "model": "face recognizer",
                 "sw_version": __version__,
             },
         }
+
+    def device_configs(self) -> dict[str, dict]:
+        """Discovery configs of the camera's own entities: the last person, door events, the snapshot."""
+        s = self._settings
+        common = self._common()
         configs = {
             self.config_topic("sensor", "person"): {
                 "name": "Person",
@@ -150,7 +153,6 @@ class Topics:
 
     def presence_config(self, person: str) -> tuple[str, dict]:
         slug = person_slug(person)
-        common = self.device_configs()[self.config_topic("sensor", "person")]
         return self.config_topic("binary_sensor", slug), {
             "name": person,
             "unique_id": f"{self.node}_present_{slug}",
@@ -158,7 +160,7 @@ class Topics:
             "payload_on": "ON",
             "payload_off": "OFF",
             "device_class": "presence",
-            **{k: common[k] for k in ("availability_topic", "payload_available", "payload_not_available", "device")},
+            **self._common(),
         }
 
 
@@ -197,25 +199,8 @@ class MqttPublisher(EventHandler):
         self._inflight: tuple[int, int] | None = None  # (outbox id, MQTT message id) awaiting its PUBACK
         self._sent_presence: dict[str, str] = {}  # the sender thread's: each person's state as last published
 
-        client = _client_class(paho)(
-            paho.CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
-            protocol=paho.MQTTv311,
-            clean_session=True,
-        )
+        client = _new_client(settings, settings.client_id)
         client.will_set(self.topics.available, "offline", qos=1, retain=True)
-        if settings.username is not None:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            try:
-                client.tls_set(
-                    ca_certs=str(settings.tls_ca) if settings.tls_ca else None,
-                    certfile=str(settings.tls_cert) if settings.tls_cert else None,
-                    keyfile=str(settings.tls_key) if settings.tls_key else None,
-                    cert_reqs=ssl.CERT_REQUIRED,
-                )
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                raise MqttError(f"mqtt.tls: cannot load the CA, certificate or key ({_one_line(exc)})") from None
         client.reconnect_delay_set(RECONNECT_MIN, RECONNECT_MAX)
         # an exception in one of our callbacks would end paho's thread, and with it every reconnect:
         # paho logs it (to our logger) and goes on
@@ -437,22 +422,14 @@ class MqttPublisher(EventHandler):
 
 def probe(settings: MqttSettings, timeout: float = 5.0) -> tuple[bool, str]:
     """Connect once, as a run would (credentials, TLS), and say how it went in one line (`livecam check`)."""
-    import paho.mqtt.client as paho
-
     result: dict[str, str] = {}
     done = threading.Event()
-    client = _client_class(paho)(paho.CallbackAPIVersion.VERSION2, client_id=f"{settings.client_id}-check")
-    if settings.username is not None:
-        client.username_pw_set(settings.username, settings.password)
     where = f"{settings.host}:{settings.port}"
     try:
-        if settings.tls:
-            client.tls_set(
-                ca_certs=str(settings.tls_ca) if settings.tls_ca else None,
-                certfile=str(settings.tls_cert) if settings.tls_cert else None,
-                keyfile=str(settings.tls_key) if settings.tls_key else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        client = _new_client(settings, f"{settings.client_id}-check")
+    except MqttError as exc:
+        return False, str(exc)
+    try:
 
         def on_connect(c, userdata, flags, reason_code, properties):
             result["rc"] = "" if not reason_code.is_failure else str(reason_code)
@@ -475,6 +452,28 @@ def probe(settings: MqttSettings, timeout: float = 5.0) -> tuple[bool, str]:
     return True, f"connected to {where}{user}{' with TLS' if settings.tls else ''}"
 
 
+def _new_client(settings: MqttSettings, client_id: str):
+    """A paho client with the settings' credentials and TLS; MqttError (one line) if TLS files cannot be loaded."""
+    import paho.mqtt.client as paho
+
+    client = _client_class(paho)(
+        paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311, clean_session=True
+    )
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        try:
+            client.tls_set(
+                ca_certs=str(settings.tls_ca) if settings.tls_ca else None,
+                certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                keyfile=str(settings.tls_key) if settings.tls_key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise MqttError(f"mqtt.tls: cannot load the CA, certificate or key ({_one_line(exc)})") from None
+    return client
+
+
 def _client_class(paho):
     """paho's Client, remembering why the last connection attempt failed (paho swallows it; a user
     needs "certificate verify failed" or "connection refused", not only "cannot reach")."""
@@ -494,7 +493,3 @@ def _client_class(paho):
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__
-
-
-def describe(settings: MqttSettings) -> str:
-    return redact_url(f"mqtt://{settings.host}:{settings.port}")

@@ -10,6 +10,7 @@ lines and gave a two-line LIVECAM_NAME), not too long for a file name, and not
 from __future__ import annotations
 
 import unicodedata
+from urllib.parse import urlsplit
 
 MAX_NAME_CHARS = 100
 MAX_NAME_BYTES = 200  # a file name is at most 255 bytes, and shots get "-shot-NNN.jpg" appended
@@ -47,8 +48,6 @@ def camera_name_for(source: str) -> str:
     Only letters, digits, - and _ (config.CAMERA_NAME): the name goes into file
     names, MQTT topics and Home Assistant ids. A stream's credentials never do.
     """
-    from urllib.parse import urlsplit
-
     source = str(source)
     if source.isdigit():
         raw = f"camera-{source}"

@@ -45,7 +45,7 @@ class Outbox:
         self.max_messages = max_messages
         self.dropped = 0
         self._last_drop_log = -1e18
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one SQLite connection, used by the frame loop and the sender
         self._key = cache_key()
         assert self._key is not None
         ensure_private_dir(self.path.parent)
@@ -111,7 +111,8 @@ class Outbox:
             self._db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
