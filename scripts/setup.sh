@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=.venv
-DLIB_VERSION=20.0.1
+LOCK=requirements.txt  # every Python package, exact versions and hashes (README, "Dependencies")
+DLIB_VERSION=$(sed -n 's/^dlib==\([^ ]*\).*/\1/p' "$LOCK")
 DLIB_PATCH=scripts/dlib-release-gil.patch
 DLIB_PATCH_TAG=gil1  # change with the patch: cached wheels built without it are not used
 CACHE=${LIVECAM_CACHE:-$HOME/.cache/livecam}
@@ -71,7 +72,18 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV" || die "cannot create a venv; run: sudo apt-get install -y python3-venv"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
-"${PIP[@]}" install -U pip >/dev/null
+# The packages of the lock named in $@, as a requirements file of their own (with their hashes).
+lock_subset() {
+    local out; out=$(mktemp)
+    awk -v want=" $* " 'BEGIN{keep=0} /^[A-Za-z0-9]/{split($0,a,"=="); keep=index(want," " a[1] " ")>0} keep' "$LOCK" >"$out"
+    echo "$out"
+}
+[ -n "$DLIB_VERSION" ] || die "$LOCK names no dlib version"
+# pip and the build backend first, at the lock's versions: sdists in the lock (imutils) are built
+# without build isolation, so that no unpinned setuptools is fetched for them.
+boot=$(lock_subset pip setuptools wheel)
+"${PIP[@]}" install --require-hashes --no-deps -r "$boot" >/dev/null
+rm -f "$boot"
 
 # -- 3. dlib: built once against OpenBLAS, cached as a wheel -------------------------------
 dlib_is_fast() {
@@ -89,8 +101,11 @@ if ! dlib_is_fast; then
         say "building dlib $DLIB_VERSION from source with $compiler + OpenBLAS (about 6 minutes on 2 cores, once)"
         src=$(mktemp -d)
         trap 'rm -rf "$src"' EXIT
-        "${PIP[@]}" download --no-deps --no-binary :all: -d "$src" "dlib==$DLIB_VERSION" \
-            || die "cannot download the dlib $DLIB_VERSION source"
+        # the source the lock names, checked against its hash
+        dlib_req=$(lock_subset dlib)
+        "${PIP[@]}" download --no-deps --no-binary dlib --require-hashes -d "$src" -r "$dlib_req" \
+            || die "cannot download the dlib $DLIB_VERSION source (or its hash differs from $LOCK)"
+        rm -f "$dlib_req"
         tar xzf "$src/dlib-$DLIB_VERSION.tar.gz" -C "$src"
         patch -p1 -s -d "$src/dlib-$DLIB_VERSION" < "$DLIB_PATCH" || die "$DLIB_PATCH does not apply to dlib $DLIB_VERSION"
         mkdir -p "$wheel_dir"
@@ -105,7 +120,25 @@ if ! dlib_is_fast; then
 fi
 
 # -- 4. livecam and its Python dependencies ------------------------------------------------
-say "installing livecam into $VENV"
-"${PIP[@]}" install -e ".[dev]"
+# Exactly what the lock says, nothing resolved here: a fresh machine gets what the suite was run with.
+# dlib is in the lock too (its source's hash); the wheel built above already satisfies it.
+say "installing the locked Python packages and livecam into $VENV"
+"${PIP[@]}" install --require-hashes --no-deps --no-build-isolation -r "$LOCK"
+# and nothing else: a package the lock no longer names is removed (tests/test_lock.py checks both ways)
+extra=$("$VENV/bin/python" - "$LOCK" <<'PY'
+import re, sys
+from importlib import metadata
+def key(name): return re.sub(r"[-_.]+", "-", name).lower()
+locked = {key(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", open(sys.argv[1]).read(), re.M)}
+found = {key(d.metadata["Name"]) for d in metadata.distributions(path=[p for p in sys.path if p.startswith(sys.prefix)])}
+print(" ".join(sorted(found - locked - {"livecam"})))
+PY
+)
+if [ -n "$extra" ]; then
+    say "removing packages the lock does not name: $extra"
+    # shellcheck disable=SC2086
+    "${PIP[@]}" uninstall -y $extra >/dev/null
+fi
+"${PIP[@]}" install --no-deps --no-build-isolation -e .
 [ -x "$VENV/bin/livecam" ] || die "$VENV/bin/livecam was not created"
 say "done: $("$VENV/bin/python" -c 'import dlib; print("dlib", dlib.__version__, "BLAS", dlib.DLIB_USE_BLAS)')"
