@@ -8,17 +8,23 @@ import sys
 import time
 from collections.abc import Callable
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .batch import EngineSettings
 from .config import Config
-from .facenet import find_graph
 from .faces import MODEL_FILES, FaceEngine, ModelNotFoundError, dlib_build_info, find_model
-from .models import MODELS
+from .images import decode_image
+from .models import MODELS, spec_of
+from .wiring import gallery_settings
 
 # Above this a build is "the slow kind": the no-BLAS wheel takes ~74 ms here.
 SLOW_ENCODING_MS = 40.0
+# The face every model is tried on: Eileen Collins, NASA's photo (public domain), as scikit-image's
+# astronaut.png, cropped and saved as a small JPEG (livecam/data/README.md).
+CHECK_FACE = Path(__file__).parent / "data" / "check_face.jpg"
 
 
 def _version(dist: str) -> str:
@@ -44,6 +50,35 @@ def time_encoding(engine: FaceEngine, repeats: int = 5) -> float:
     for _ in range(repeats):
         net.compute_face_descriptor(chip)
     return (time.perf_counter() - start) / repeats * 1000
+
+
+def try_model(settings: EngineSettings, image: Path = CHECK_FACE) -> tuple[bool, str]:
+    """Run a model's whole pipeline once on one face: load, detect (the still and the live detector),
+    align, embed. (True, what it did) or (False, the stage that failed and why, one line)."""
+    stage = "read the test face"
+    try:
+        rgb = decode_image(image.read_bytes(), str(image))
+        stage = "load"
+        engine = settings.build().load()
+        stage = "detect"
+        boxes = engine.detect_still(rgb, settings.upsample, settings.max_upsample, settings.cnn_fallback)
+        if len(boxes) != 1:
+            return False, f"detect: {len(boxes)} faces found in {image.name}, which shows one"
+        stage = f"detect ({settings.detector}, live)"
+        if not engine.detect(rgb, 0):
+            return False, f"{stage}: no face found in {image.name}"
+        stage = "align"
+        start = time.perf_counter()
+        chips = engine.chips(rgb, boxes)
+        stage = "embed"
+        encodings = engine.encode_chips(chips)
+        ms = (time.perf_counter() - start) * 1000
+    except Exception as exc:  # noqa: BLE001 - whatever breaks, `check` names the stage in one line
+        return False, f"{stage}: {' '.join(str(exc).split())[:200] or type(exc).__name__}"
+    dimension = spec_of(settings.model).dimension
+    if encodings.shape != (1, dimension) or not np.isfinite(encodings).all() or not encodings.any():
+        return False, f"embed: an embedding of shape {encodings.shape}, not {dimension} finite numbers"
+    return True, f"1 face, a {dimension}-d embedding in {ms:.0f} ms (align and embed)"
 
 
 def run_check(cfg: Config, say: Callable[[str], None]) -> int:
@@ -78,15 +113,17 @@ def run_check(cfg: Config, say: Callable[[str], None]) -> int:
             optional = key in ("shape68", "mmod")
             say(f"  {name:44s} MISSING{' (optional)' if optional else ''}")
             ok = ok and optional
-    say("embedders (encoding.model):")
+    say("embedders (encoding.model; * configured):")
     for spec in MODELS.values():
         mark = "*" if spec.name == cfg.encoding.model else " "
         say(f" {mark}{spec.name:8s} {spec.dimension}-d, threshold {spec.threshold}: {spec.weights}")
-    try:
-        find_graph(cfg.models_dir)
-    except ModelNotFoundError as exc:
-        say(f"  facenet: {exc}")
-        ok = ok and cfg.encoding.model != "facenet"
+    settings = gallery_settings(cfg)
+    tried, why = try_model(settings)
+    if tried:
+        say(f"model {settings.model} with detector {settings.detector}, on a test face: {why}")
+    else:
+        say(f"ERROR: model {settings.model} with detector {settings.detector} cannot run: {why}")
+        ok = False
     say(f"config: {cfg.source or 'built-in defaults (no config.yaml here)'}")
     say(
         f"  known_faces={cfg.known_faces}  model={cfg.encoding.model}  detector={cfg.detection.detector}"

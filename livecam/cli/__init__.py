@@ -14,7 +14,7 @@ from ..capture import SourceError
 from ..config import ConfigError, load_config, override, resolved
 from ..encoder import EncoderError
 from ..enroll import EnrollError
-from ..faces import ModelNotFoundError
+from ..faces import ModelError
 from ..images import ImageError
 from ..storage import OutputError
 from . import calibrate, check, encode, enroll, gallery, identify, run, unknown, verify
@@ -79,10 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the model first, then every distance left null filled in from the model's own
         cfg = resolved(override(cfg, "encoding", model=getattr(args, "model", None)))
         return args.func(args, cfg)
-    except (UsageError, ConfigError, SourceError, EnrollError, OutputError) as exc:
+    except (UsageError, ConfigError, SourceError, EnrollError, OutputError, ModelError) as exc:
+        # a model that cannot be loaded is the install's or the config's fault, as a bad key is
         print(f"livecam: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ImageError, ModelNotFoundError, EncoderError) as exc:
+    except (ImageError, EncoderError) as exc:
         print(f"livecam: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
