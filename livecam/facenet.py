@@ -41,6 +41,13 @@ CHIP = 160
 MARGIN = 0.26
 REGION_MARGIN = 0.4  # a packed region's border, of its size: room for any such crop of a face inside it
 MTCNN_MIN_FACE = 20  # px: MTCNN's smallest face in a still photo
+# MTCNN's own last stage passes faces from 0.7, and below 0.95 half of what it finds beside a photo's
+# subject is no face (a dark corner of Obama's portrait at 0.91, a hand, a zipper, hair: benchmarks/
+# mtcnn_faces.py). So every face must reach MTCNN_MIN_CONFIDENCE, except the largest of the image, which
+# needs MTCNN_SUBJECT_CONFIDENCE: the subjects of LFW's photos that MTCNN doubts (profile, occluded)
+# score 0.91 to 0.95, and a photo would lose its only face.
+MTCNN_MIN_CONFIDENCE = 0.95
+MTCNN_SUBJECT_CONFIDENCE = 0.90
 REGION_PAD = 0.35  # a live track's box is searched again within this much more on each side
 _HEADER_BYTES = 10 * 4  # a packed chip: 10 int32 (sizes and boxes), then the region's pixels
 
@@ -122,7 +129,12 @@ def _mtcnn():
 
 
 def mtcnn_boxes(rgb: np.ndarray) -> list[tuple[Box, float]]:
-    """MTCNN's faces in an RGB image, with their confidence, largest first."""
+    """MTCNN's faces in an RGB image, with their confidence, largest first (`likely_faces`)."""
+    return likely_faces(mtcnn_found(rgb))
+
+
+def mtcnn_found(rgb: np.ndarray) -> list[tuple[Box, float]]:
+    """Everything MTCNN's last stage passes, with its confidence (no rule of livecam's applied)."""
     net = _mtcnn()
     with _MTCNN_LOCK:
         found = net.detect_faces(np.ascontiguousarray(rgb))
@@ -133,7 +145,18 @@ def mtcnn_boxes(rgb: np.ndarray) -> list[tuple[Box, float]]:
         box = Box(int(y), int(x + bw), int(y + bh), int(x)).clipped(h, w)
         if box.width > 0 and box.height > 0:
             out.append((box, float(f["confidence"])))
-    return sorted(out, key=lambda bc: bc[0].area, reverse=True)
+    return out
+
+
+def likely_faces(found: Sequence[tuple[Box, float]]) -> list[tuple[Box, float]]:
+    """The detections that are faces, largest first: the largest from MTCNN_SUBJECT_CONFIDENCE,
+    every other from MTCNN_MIN_CONFIDENCE."""
+    ranked = sorted(found, key=lambda bc: bc[0].area, reverse=True)
+    return [
+        (box, conf)
+        for i, (box, conf) in enumerate(ranked)
+        if conf >= (MTCNN_SUBJECT_CONFIDENCE if i == 0 else MTCNN_MIN_CONFIDENCE)
+    ]
 
 
 class MtcnnDetector:
