@@ -73,10 +73,18 @@ class MqttError(ValueError):
     """MQTT settings that cannot work (a CA file that is not one...); str() is one line."""
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_HASHED_SLUG = re.compile(r".*_[0-9a-f]{8}")  # the tail every hashed slug ends with
+
+
 def person_slug(name: str) -> str:
-    """A topic level and Home Assistant object id for a person: the name itself when it is plain
-    ASCII letters, digits, - and _; otherwise an ASCII form with a hash, so no two names share one."""
-    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+    """A topic level and Home Assistant object id for a person, one per name (NFC: the same name in
+    either Unicode spelling has one slug): the name itself when it is plain ASCII letters, digits,
+    - and _ and does not end like a hashed slug; otherwise an ASCII form and a hash of the name.
+    A plain slug never ends in `_<8 hex>` and a hashed one always does, so a name cannot be chosen
+    to take another's slug (`Jose_Marti_67e21a26` is not `José Martí`)."""
+    name = unicodedata.normalize("NFC", name)
+    if _PLAIN_NAME.fullmatch(name) and not _HASHED_SLUG.fullmatch(name):
         return name
     ascii_form = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     base = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_form).strip("_")[:40] or "person"

@@ -3,14 +3,17 @@ from __future__ import annotations
 import logging
 import shutil
 import stat
+from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from livecam.batch import EngineSettings
 from livecam.cli import main
-from livecam.enroll import EnrollError, enroll_images, validate_name
+from livecam.enroll import EnrollError, enroll_images, person_folder
 from livecam.gallery import load_gallery
+from livecam.names import validate_name
 
 
 @pytest.mark.parametrize("name", ["张伟", "Zoë Saldaña", "Ada 😀", "O'Brien", "Anne-Marie"])
@@ -19,9 +22,9 @@ def test_any_script_is_a_valid_name(name):
 
 
 @pytest.mark.parametrize("name", ["", "  ", ".", "..", "../x", "a/b", "a\\b", ".hidden", "x\x00y", "tab\there"])
-def test_names_never_escape_the_gallery(name):
+def test_names_never_escape_the_gallery(tmp_path, name):
     with pytest.raises(EnrollError):
-        validate_name(name)
+        person_folder(tmp_path, name)
 
 
 def test_enroll_accepts_good_photos_and_rejects_with_reasons(tmp_path, data, engine):
@@ -61,14 +64,24 @@ def test_enroll_accepts_good_photos_and_rejects_with_reasons(tmp_path, data, eng
     assert g.counts() == {"张伟": 2}
 
 
-def test_cli_enroll_warns_about_lookalikes_and_gallery_commands(tmp_path, data, capsys, caplog):
+def test_cli_enroll_refuses_another_enrolled_persons_face_unless_forced_and_gallery_commands(
+    tmp_path, data, capsys, caplog
+):
     ident = data / "identities" / "Tony_Blair"
     root = tmp_path / "kf"
     assert main(["enroll", "Tony", str(ident / "1.jpg"), str(ident / "3.jpg"), "--known-faces", str(root)]) == 0
+    capsys.readouterr()
+    # Tony_Blair/7.jpg is 0.41 from Tony/1.jpg: as "Anthony" it would be named Tony at the door, or Tony Anthony
+    assert main(["enroll", "Anthony", str(ident / "7.jpg"), "--known-faces", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert f"rejected {ident / '7.jpg'}: looks like Tony, already enrolled (distance 0.41 <= 0.45)" in out
+    assert not (root / "Anthony").exists()
     with caplog.at_level(logging.WARNING):
-        code = main(["enroll", "Anthony", str(ident / "7.jpg"), "--known-faces", str(root)])
+        code = main(["enroll", "Anthony", str(ident / "7.jpg"), "--known-faces", str(root), "--force"])
     assert code == 0
-    assert any("looks like Tony" in r.getMessage() for r in caplog.records)
+    assert any(
+        "looks like Tony, already enrolled" in r.getMessage() and "--force" in r.getMessage() for r in caplog.records
+    )
     capsys.readouterr()
     assert main(["gallery", "rename", "Anthony", "安东尼", "--known-faces", str(root)]) == 0
     g = load_gallery(root, EngineSettings(), 1)
@@ -145,3 +158,123 @@ def test_enroll_from_a_camera_uses_the_live_detector_and_says_when_time_ran_out(
     assert calls and "cnn" not in calls
     assert "time ran out after 2 s" in caplog.text and "of 50 shots" in caplog.text
     assert code in (0, 1)
+
+
+# -- a gallery holds only the person it names (issue 17) ----------------------------------------
+
+
+def test_a_photo_of_someone_else_is_refused_for_an_enrolled_person(tmp_path, data, make_gallery, capsys):
+    """`enroll "Tony_Blair" Serena_Williams/2.jpg` was accepted, and Serena was then named Tony_Blair."""
+    root = make_gallery({"Tony_Blair": [1, 3]})
+    serena = data / "identities" / "Serena_Williams" / "2.jpg"
+    assert main(["enroll", "Tony_Blair", str(serena), "--known-faces", str(root)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    refused = [line for line in out if line.startswith("rejected")]
+    assert refused == [refused[0]] and refused[0].startswith(f"rejected {serena}: not the same face as the 2 photo(s)")
+    assert sorted(p.name for p in (root / "Tony_Blair").iterdir()) == ["1.jpg", "3.jpg"]  # nothing added
+    # --force is for look-alikes of other people, never for a face that is not the person's
+    assert main(["enroll", "Tony_Blair", str(serena), "--known-faces", str(root), "--force"]) == 1
+
+
+def test_a_new_person_is_the_face_of_their_first_photo(tmp_path, data, capsys):
+    ident = data / "identities"
+    photos = [
+        ident / "Serena_Williams" / "1.jpg",
+        ident / "Colin_Powell" / "1.jpg",
+        ident / "Serena_Williams" / "2.jpg",
+    ]
+    root = tmp_path / "kf"
+    assert main(["enroll", "Test Person", *map(str, photos), "--known-faces", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"rejected {photos[1]}: a different face from the first shot" in out
+    assert "2 photo(s) added, 1 rejected" in out
+    assert len(list((root / "Test Person").iterdir())) == 2
+
+
+def _door_clip(path, data, people: list[tuple[str, int]], frames_each: int = 6, fps: float = 10.0) -> list[str]:
+    """A clip of real photos one after another, each for `frames_each` frames: who is on each frame."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
+    shown = []
+    for person, n in people:
+        canvas = np.full((480, 640, 3), 110, np.uint8)
+        face = cv2.resize(cv2.imread(str(data / "identities" / person / f"{n}.jpg")), (360, 360))
+        canvas[60:420, 140:500] = face
+        for _ in range(frames_each):
+            writer.write(canvas)
+            shown.append(person)
+    writer.release()
+    return shown
+
+
+def test_enroll_from_a_camera_takes_only_the_first_persons_face(tmp_path, data, capsys):
+    """Two people walk by the camera: all shots are of the first one, and the other is never named."""
+    import json
+
+    clip = tmp_path / "door.mp4"
+    order = [("Serena_Williams", 1), ("Colin_Powell", 1), ("Serena_Williams", 2), ("Colin_Powell", 2)]
+    shown = _door_clip(clip, data, order + [("Serena_Williams", 3), ("Colin_Powell", 3), ("Serena_Williams", 4)])
+    root = tmp_path / "kf"
+    args = ["enroll", "Test Person", "--camera", str(clip), "--count", "3", "--no-window", "--known-faces", str(root)]
+    assert main(args) == 0
+    frames = [int(line.split("#")[1].split(" ")[0]) for line in capsys.readouterr().out.splitlines() if "#" in line]
+    assert len(frames) == 3 and {shown[i] for i in frames} == {"Serena_Williams"}
+    log = tmp_path / "log.jsonl"
+    assert main(["run", "--camera", str(clip), "--known-faces", str(root), "--no-window", "--log-json", str(log)]) == 0
+    named = {}
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        for face in record["faces"]:
+            named.setdefault(shown[record["frame"]], set()).add(face["name"])
+    assert "Test Person" not in named["Colin_Powell"]
+    assert "Test Person" in named["Serena_Williams"]
+
+
+def test_enroll_from_a_camera_refuses_an_enrolled_persons_face(tmp_path, data, make_gallery, capsys):
+    root = make_gallery({"Colin_Powell": [2, 3]})
+    clip = tmp_path / "door.mp4"
+    _door_clip(clip, data, [("Colin_Powell", 1), ("Colin_Powell", 4)])
+    args = ["enroll", "Test Person", "--camera", str(clip), "--count", "2", "--no-window", "--known-faces", str(root)]
+    assert main(args) == 1
+    assert "0 photo(s) added" in capsys.readouterr().out and not (root / "Test Person").exists()
+    assert main([*args, "--force"]) == 0
+    assert len(list((root / "Test Person").iterdir())) == 2
+
+
+def _crops(tmp_path, data, photos: list[tuple[str, int]]) -> tuple[Path, list[str]]:
+    """door.unknown_dir holding these real photos as strangers' crops; the config, and the crops' ids."""
+    from datetime import datetime, timezone
+
+    from livecam.events import UnknownStore
+
+    store = UnknownStore(tmp_path / "unknown")
+    ids = []
+    for track, (person, n) in enumerate(photos):
+        crop = cv2.imread(str(data / "identities" / person / f"{n}.jpg"))
+        ids.append(store.save(crop, track, datetime.now(timezone.utc)).stem)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"known_faces: {tmp_path / 'known_faces'}\ndoor:\n  unknown_dir: {tmp_path / 'unknown'}\n")
+    return config, ids
+
+
+def test_promote_refuses_a_second_copy_and_someone_elses_face(tmp_path, data, make_gallery, capsys, caplog):
+    root = make_gallery({"Tony_Blair": [1, 3]})
+    config, (serena, again, tony, colin) = _crops(
+        tmp_path, data, [("Serena_Williams", 1), ("Serena_Williams", 1), ("Tony_Blair", 7), ("Colin_Powell", 1)]
+    )
+
+    def promote(*args: str) -> tuple[int, str]:
+        code = main(["--config", str(config), "unknown", "promote", *args])
+        return code, capsys.readouterr().out
+
+    assert promote(serena, "Serena")[0] == 0
+    code, out = promote(again, "Serena")  # the same crop twice (two tracks of one visit)
+    assert code == 1 and out.count("\n") == 1 and f"rejected {tmp_path / 'unknown' / again}.jpg: near-duplicate" in out
+    assert (tmp_path / "unknown" / f"{again}.jpg").is_file()  # not promoted: still there
+    code, out = promote(tony, "Katie")
+    assert code == 1 and "looks like Tony_Blair, already enrolled" in out and not (root / "Katie").exists()
+    code, out = promote(colin, "Tony_Blair")
+    assert code == 1 and "not the same face as the 2 photo(s) of Tony_Blair" in out
+    assert sorted(p.name for p in (root / "Tony_Blair").iterdir()) == ["1.jpg", "3.jpg"]
+    with caplog.at_level(logging.WARNING):
+        assert promote(tony, "Katie", "--force")[0] == 0
+    assert "looks like Tony_Blair" in caplog.text and len(list((root / "Katie").iterdir())) == 1

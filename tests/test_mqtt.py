@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -420,6 +421,19 @@ def test_topics_of_names_with_wildcards_or_unicode_stay_one_level():
         assert "/" not in slug and "+" not in slug and "#" not in slug and " " not in slug
         assert t.present(slug).count("/") == 3
     assert person_slug("A+B") != person_slug("A#B")
+
+
+def test_slugs_are_one_per_name_in_either_unicode_spelling_and_cannot_be_taken_by_a_crafted_name():
+    """`Jose_Marti_67e21a26` (a plain name) had the slug of `José Martí`: one presence sensor for two
+    people. And `José Martí` spelled in NFD had a slug of its own."""
+    jose = "José Martí"
+    assert person_slug(unicodedata.normalize("NFD", jose)) == person_slug(jose) == "Jose_Marti_67e21a26"  # README
+    names = [jose, person_slug(jose), "Jose Marti", "Jose_Marti", "José_Martí", "Ada", "Ada_0123abcd", "Ada_0123ABCD"]
+    names += [person_slug(n) for n in names]  # every slug, tried as a name
+    names = list(dict.fromkeys(names))
+    slugs = [person_slug(n) for n in names]
+    assert len(set(slugs)) == len(names), [(n, s) for n, s in zip(names, slugs, strict=True) if slugs.count(s) > 1]
+    assert person_slug("Ada") == "Ada" and person_slug("Ada_0123ABCD") == "Ada_0123ABCD"  # plain names as they are
 
 
 def test_mqtt_config_errors_are_one_line(tmp_path):

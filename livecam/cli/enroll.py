@@ -12,7 +12,7 @@ from .. import overlay
 from ..capture import open_source
 from ..check import display_available
 from ..config import Config
-from ..enroll import enroll_from_source, enroll_images, person_folder
+from ..enroll import check_new_name, enroll_from_source, enroll_images, person_folder
 from ..gallery import load_gallery
 from ..identity import UNDECIDED
 from ..images import iter_image_files
@@ -34,7 +34,10 @@ ENROLL_TIMEOUT_S = 120.0  # `enroll --camera`: time to get the shots asked for
 
 def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
     root = check_output_dir(_known_faces(cfg, args))
-    person_folder(root, args.name)  # a name that cannot be a person's is refused before any work
+    # a name that cannot be a person's, or looks like another's, is refused before any work
+    person_folder(root, args.name)
+    if not args.force:
+        check_new_name(root, args.name)
     enrolled = gallery_settings(cfg)
     engine = enrolled.build()
     gallery = load_gallery(root, enrolled, cfg.workers, engine)
@@ -46,7 +49,9 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError("give photos of the person, or --camera SRC")
     else:
         images = iter_image_files([Path(p) for p in args.images])  # folders are walked, as by encode
-        report = enroll_images(root, args.name, images, engine, gallery, cfg.matching.threshold)
+        report = enroll_images(
+            root, args.name, images, engine, gallery, cfg.matching.threshold, args.force, cfg.matching.verify_threshold
+        )
     for src, dest in report.accepted:
         print(f"accepted {src} -> {dest}")
     for src, reason in report.rejected:
@@ -56,14 +61,6 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
             "enroll %s: time ran out after %.0f s with %d of %d shots", report.name, ENROLL_TIMEOUT_S,
             len(report.accepted), args.count,
         )  # fmt: skip
-    for person, distance in report.lookalikes:
-        log.warning(
-            "%s looks like %s, already enrolled (distance %.3f <= %.2f): they may be confused",
-            report.name,
-            person,
-            distance,
-            cfg.matching.threshold,
-        )
     if report.accepted:
         load_gallery(root, enrolled, cfg.workers, engine)  # encode the new shots now, not at the door
     print(f"{report.name}: {len(report.accepted)} photo(s) added, {len(report.rejected)} rejected")
@@ -88,7 +85,17 @@ def _enroll_camera(args: argparse.Namespace, cfg: Config, root: Path, engine, ga
 
     try:
         return enroll_from_source(
-            root, args.name, source, engine, args.count, show, gallery, cfg.matching.threshold, ENROLL_TIMEOUT_S
+            root,
+            args.name,
+            source,
+            engine,
+            args.count,
+            show,
+            gallery,
+            cfg.matching.threshold,
+            ENROLL_TIMEOUT_S,
+            args.force,
+            cfg.matching.verify_threshold,
         )
     finally:
         source.close()
@@ -105,4 +112,9 @@ def add_parser(sub) -> None:
     p.add_argument("--count", type=int, default=5, help="shots to capture with --camera (default 5)")
     p.add_argument("--no-window", action="store_true", help="--camera without the guiding window")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="add photos that look like another enrolled person, or a name like an enrolled one (with a warning)",
+    )
     p.set_defaults(func=cmd_enroll)

@@ -39,7 +39,7 @@ def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
         return EXIT_OK
     if len(args.names) != 2:
         raise UsageError("gallery rename takes OLD NEW")
-    rename_person(root, args.names[0], args.names[1], enrolled)
+    rename_person(root, args.names[0], args.names[1], enrolled, args.force)
     print(f"renamed {args.names[0]} -> {args.names[1]}")
     return EXIT_OK
 
@@ -50,4 +50,5 @@ def add_parser(sub) -> None:
     p.add_argument("action", choices=("list", "remove", "rename"))
     p.add_argument("names", nargs="*", help="remove NAME | rename OLD NEW")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.add_argument("--force", action="store_true", help="rename: to a name like an enrolled one (with a warning)")
     p.set_defaults(func=cmd_gallery)

@@ -7,12 +7,17 @@ import logging
 from datetime import datetime, timezone
 
 from ..config import Config
-from ..enroll import person_folder
-from ..events import UnknownStore, events_by_snapshot, promote
+from ..enroll import check_new_name, person_folder, promote_visitor
+from ..events import UnknownStore, events_by_snapshot
+from ..gallery import load_gallery
+from ..storage import check_output_dir
+from ..wiring import gallery_settings
 from .common import (
+    EXIT_FAILED,
     EXIT_OK,
     UsageError,
     _known_faces,
+    _model_flag,
 )
 
 log = logging.getLogger("livecam")
@@ -37,10 +42,30 @@ def cmd_unknown(args: argparse.Namespace, cfg: Config) -> int:
             raise UsageError("unknown promote takes ID NAME")
         visitor, name = args.rest
         try:
-            dest = promote(store, visitor, person_folder(_known_faces(cfg, args), name))
+            store.find(visitor)  # no such crop, or a link: refused before any work
         except FileNotFoundError as exc:
             raise UsageError(str(exc)) from None
-        print(f"promoted {visitor} -> {dest}")
+        root = check_output_dir(_known_faces(cfg, args))
+        person_folder(root, name)
+        if not args.force:
+            check_new_name(root, name)
+        enrolled = gallery_settings(cfg)
+        engine = enrolled.build()
+        gallery = load_gallery(root, enrolled, cfg.workers, engine)
+        try:
+            # the checks every enrolled photo passes: not someone else's face, not a copy of a photo already there
+            m = cfg.matching
+            report = promote_visitor(
+                store, visitor, root, name, engine, gallery, m.threshold, args.force, m.verify_threshold
+            )
+        except FileNotFoundError as exc:  # the crop went, or became something else, meanwhile
+            raise UsageError(str(exc)) from None
+        for src, reason in report.rejected:
+            print(f"rejected {src}: {reason}")
+        if not report.accepted:
+            return EXIT_FAILED
+        load_gallery(root, enrolled, cfg.workers, engine)  # encode it now, not at the door
+        print(f"promoted {visitor} -> {report.accepted[0][1]}")
         return EXIT_OK
     if args.older_than is None or args.rest:
         raise UsageError("unknown purge takes --older-than DAYS")
@@ -54,4 +79,10 @@ def add_parser(sub) -> None:
     p.add_argument("rest", nargs="*", help="promote: ID NAME")
     p.add_argument("--older-than", type=float, metavar="DAYS", help="purge: crops older than this")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="promote: a face that looks like another enrolled person, or a name like an enrolled one (with a warning)",
+    )
+    _model_flag(p)
     p.set_defaults(func=cmd_unknown)
