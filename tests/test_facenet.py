@@ -164,15 +164,16 @@ def test_the_graph_check_accepts_the_shipped_graph_and_refuses_damaged_ones(tmp_
 
 def test_obamas_portrait_is_one_face_for_facenet(data, capsys):
     """MTCNN also found a dark corner of this photo (box [990, 841, 1068, 776], confidence 0.91) (issue 17)."""
-    code, out, _ = run(capsys, "encode", "--model", "facenet", str(data / "identities_extra" / "Barack_Obama" / "1.jpg"))
+    obama = data / "identities_extra" / "Barack_Obama" / "1.jpg"
+    code, out, _ = run(capsys, "encode", "--model", "facenet", str(obama))
     faces = json.loads(out)["faces"]
     assert code == 0 and len(faces) == 1 and faces[0]["box"] == [84, 615, 430, 372]
 
 
 def test_likely_faces_rule():
     """Faces other than the largest need 0.95; the largest (a photo's subject) 0.90."""
-    from livecam.faces import Box
     from livecam.facenet import MTCNN_MIN_CONFIDENCE, MTCNN_SUBJECT_CONFIDENCE, likely_faces
+    from livecam.faces import Box
 
     big, small, tiny = Box(0, 100, 100, 0), Box(0, 50, 50, 0), Box(0, 20, 20, 0)
     assert likely_faces([(small, 0.99), (big, 0.92)]) == [(big, 0.92), (small, 0.99)]
