@@ -38,6 +38,7 @@ class EngineSettings:
     jitters: int = 0
     flip_average: bool = True
     cache_dir: Path | None = None  # where the gallery cache lives (None: in the gallery folder; gallery.cache_path)
+    state_dir: Path | None = None  # whose key seals that cache (None: the XDG default; state.state_dir)
 
     def build(self) -> FaceEngine:
         return FaceEngine(self.models_dir, self.detector, self.flip_average, self.jitters, model=self.model)

@@ -169,6 +169,11 @@ class Config:
     workers: int = _opt(0, lo=0, hi=256)
     # the gallery cache's folder (null: in known_faces/); one per door when doors share a gallery
     cache_dir: Path | None = _opt(None)
+    # livecam's state folder: the key that seals the gallery cache, and the MQTT outbox (null:
+    # $XDG_STATE_HOME/livecam, by default ~/.local/state/livecam). A service names it here rather than
+    # in its unit's environment: the commands run by hand with the same --config (enroll, gallery)
+    # then use the same key whatever user or shell runs them, and never make the service re-encode
+    state_dir: Path | None = _opt(None)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     encoding: EncodingConfig = field(default_factory=EncodingConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
@@ -333,6 +338,7 @@ def load_config(path: Path | None = None) -> Config:
         known_faces=_relative_to(base, config.known_faces),
         models_dir=_relative_to(base, config.models_dir),
         cache_dir=rel(config.cache_dir),
+        state_dir=rel(config.state_dir),
         door=dataclasses.replace(
             door,
             events_log=door.events_log and _relative_to(base, door.events_log),

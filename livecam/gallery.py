@@ -2,12 +2,13 @@
 
 Layout: `known_faces/<Name>/*.jpg` (many photos per person) or
 `known_faces/<Name>.jpg`. Encodings are cached in
-`known_faces/.livecam-cache.npz`, keyed per photo by (relative path, size,
-mtime), so that only new or changed photos are encoded. The cache is sealed
-with a MAC whose key is not in the gallery (`state.py`): a cache someone else
-wrote, or edited, does not verify. It is read as the untrusted file it is: a
-regular file, stored members of bounded size, arrays of the right shapes and
-finite values; anything else is rebuilt from the photos.
+`known_faces/.livecam-cache.npz`, keyed per photo by its relative path and
+`Stamp` (size, mtime, inode, ctime), so that only new or changed photos are
+encoded. The cache is sealed with a MAC whose key is not in the gallery
+(`state.py`): a cache someone else wrote, or edited, does not verify. It is
+read as the untrusted file it is: a regular file, stored members of bounded
+size, arrays of the right shapes and finite values; anything else is rebuilt
+from the photos.
 """
 
 from __future__ import annotations
@@ -30,19 +31,39 @@ from .images import is_image_path
 from .matching import Matcher
 from .models import MODELS, spec_of
 from .names import NameError_, validate_name
-from .state import StateError, cache_key, seal
+from .state import KEY_NAME, StateError, cache_key, seal, state_dir
 from .storage import atomic_write_bytes, ensure_private_dir
 
 log = logging.getLogger(__name__)
 
 CACHE_NAME = ".livecam-cache.npz"  # dlib's; another model's is .livecam-cache-<model>.npz (cache_path)
 CACHE_FORMAT = "livecam-gallery"
-CACHE_VERSION = 2  # 2: sealed with the state key
+CACHE_VERSION = 3  # 2: sealed with the state key; 3: photos keyed by inode and ctime too (Stamp)
 MAX_CACHE_BYTES = 128 << 20  # ~100,000 photos; a bigger "cache" is not ours
-_MEMBERS = ("format", "version", "settings", "paths", "sizes", "mtimes", "encodings", "reasons", "mac")
+_STAMP_MEMBERS = ("sizes", "mtimes", "inodes", "ctimes")  # Stamp's fields, in order
+_MEMBERS = ("format", "version", "settings", "paths", *_STAMP_MEMBERS, "encodings", "reasons", "mac")
 # A photo with several faces is used only when its largest face is at least
 # this many times the area of the next: then it is clearly the subject.
 DOMINANT_AREA_RATIO = 2.0
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What tells one version of a photo from another without reading it: the loader's cache and the
+    hot-reload watcher both go by it. Size and mtime alone could be forged: a stranger's photo, once
+    encoded, swapped for a real photo of the person padded to the same size, its mtime restored with
+    os.utime, stayed cached as that person. os.utime cannot set the ctime, and a file put in its place
+    has a new ctime (and usually a new inode); hashing every photo at each 1 s poll would cost too much.
+    Renaming a person's folder changes neither for the photos in it: their encodings are kept."""
+
+    size: int
+    mtime_ns: int
+    ino: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Stamp:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -50,8 +71,7 @@ class Photo:
     name: str
     path: Path
     relpath: str
-    size: int
-    mtime_ns: int
+    stamp: Stamp
 
 
 @dataclass
@@ -124,8 +144,7 @@ def _shown(path: Path) -> str:
 
 
 def _photo(root: Path, name: str, path: Path) -> Photo:
-    st = path.lstat()
-    return Photo(name, path, path.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns)
+    return Photo(name, path, path.relative_to(root).as_posix(), Stamp.of(path.lstat()))
 
 
 def pick_subject(faces: list[Face]) -> tuple[Face | None, str | None]:
@@ -143,8 +162,7 @@ def pick_subject(faces: list[Face]) -> tuple[Face | None, str | None]:
 # -- cache ---------------------------------------------------------------------------------
 @dataclass
 class _CacheEntry:
-    size: int
-    mtime_ns: int
+    stamp: Stamp  # of the photo when it was encoded
     encoding: np.ndarray | None
     reason: str
 
@@ -175,13 +193,6 @@ def read_cache(path: Path, settings: EngineSettings, root: Path | None = None) -
     """The cache's entries; empty (with a warning) if missing, foreign, edited, damaged or not ours.
     `root`: the gallery it belongs to (default: the cache's folder)."""
     try:
-        key = cache_key(create=False)
-    except StateError as exc:
-        log.warning("%s; gallery cache not used", exc)
-        return {}
-    if key is None:
-        return {}  # no key yet: nothing written before can be trusted
-    try:
         arrays = _read_members(path)
     except FileNotFoundError:
         return {}
@@ -189,24 +200,43 @@ def read_cache(path: Path, settings: EngineSettings, root: Path | None = None) -
         log.warning("%s: gallery cache not used (%s); rebuilding it", path, _one_line(exc))
         return {}
     try:
-        stored = str(arrays.pop("mac"))
-        if str(arrays["format"]) != CACHE_FORMAT or int(arrays["version"]) != CACHE_VERSION:
+        stored = str(arrays.pop("mac", ""))
+        version = int(arrays["version"]) if arrays["version"].dtype.kind in "iu" else None
+        if str(arrays["format"]) != CACHE_FORMAT or version is None or version > CACHE_VERSION:
             raise ValueError("format or version differs")
-        if not hmac.compare_digest(stored.encode(), _mac(key, root or path.parent, arrays).encode()):
-            raise ValueError("not sealed by this livecam (written elsewhere, or edited)")
+        if version < CACHE_VERSION:
+            log.warning(
+                "%s: gallery cache from an earlier livecam (version %d: photos were not yet told apart by inode"
+                " and ctime); re-encoding the gallery once", path, version,
+            )  # fmt: skip
+            return {}
+        if sorted(arrays) != sorted(m for m in _MEMBERS if m != "mac"):
+            raise ValueError("unexpected members")
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%s: gallery cache not used (%s); rebuilding it", path, _one_line(exc))
+        return {}
+    try:
+        key = cache_key(create=False, folder=settings.state_dir)
+    except StateError as exc:
+        log.warning("%s; gallery cache not used", exc)
+        return {}
+    if key is None or not hmac.compare_digest(stored.encode(), _mac(key, root or path.parent, arrays).encode()):
+        _foreign(path, stored, state_dir(settings.state_dir))
+        return {}
+    try:
         if str(arrays["settings"]) != _settings_tag(settings):
             log.info("encoding settings changed; re-encoding the gallery")
             return {}
-        paths, sizes, mtimes = arrays["paths"], arrays["sizes"], arrays["mtimes"]
-        encodings, reasons = arrays["encodings"], arrays["reasons"]
+        paths, encodings, reasons = arrays["paths"], arrays["encodings"], arrays["reasons"]
+        stamps = [arrays[m] for m in _STAMP_MEMBERS]
         n = len(paths)
         if not (
             paths.dtype.kind == "U"
             and reasons.dtype.kind == "U"
-            and sizes.dtype.kind == "i"
-            and mtimes.dtype.kind == "i"
+            and [a.dtype.kind for a in stamps] == ["i", "i", "u", "i"]  # sizes, mtimes, inodes (u64), ctimes
             and encodings.dtype == np.float32
-            and paths.shape == sizes.shape == mtimes.shape == reasons.shape == (n,)
+            and paths.shape == reasons.shape == (n,)
+            and all(a.shape == (n,) for a in stamps)
             and encodings.shape == (n, spec_of(settings.model).dimension)
         ):
             raise ValueError("arrays of the wrong type or shape")
@@ -216,14 +246,33 @@ def read_cache(path: Path, settings: EngineSettings, root: Path | None = None) -
         log.warning("%s: gallery cache not used (%s); rebuilding it", path, _one_line(exc))
         return {}
     return {
-        str(p): _CacheEntry(int(s), int(m), None if r else e.copy(), str(r))
-        for p, s, m, e, r in zip(paths, sizes, mtimes, encodings, reasons, strict=True)
+        str(p): _CacheEntry(Stamp(*(int(a[i]) for a in stamps)), None if r else e.copy(), str(r))
+        for i, (p, e, r) in enumerate(zip(paths, encodings, reasons, strict=True))
     }
+
+
+_announced: set[tuple[str, str]] = set()  # (cache, its seal): foreign caches already warned about
+
+
+def _foreign(path: Path, stored: str, state: Path) -> None:
+    """One warning per foreign cache: the watcher may meet the same one again (a cache it cannot
+    rewrite), and a rebuild that is never announced is how a door re-encoded its gallery at every
+    enrollment unnoticed (the operator's commands used another state folder than the service)."""
+    if (str(path), stored) in _announced:
+        log.debug("%s: gallery cache still sealed with another key; rebuilding it", path)
+        return
+    _announced.add((str(path), stored))
+    log.warning(
+        "%s: gallery cache not sealed by this livecam's key (%s): written with another state folder (state_dir:"
+        " use the service's config for every command), by another user, or edited; rebuilding it",
+        path, state / KEY_NAME,
+    )  # fmt: skip
 
 
 def _read_members(path: Path) -> dict[str, np.ndarray]:
     """The cache's arrays, read as an untrusted file: a regular file (a FIFO would hang start-up),
-    stored (not deflated: a few hundred KB can inflate to GBs) members of bounded size, no pickles."""
+    stored (not deflated: a few hundred KB can inflate to GBs) members of bounded size, no pickles.
+    Members are those of this version or earlier ones (read_cache checks the version, then the set)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
@@ -233,8 +282,8 @@ def _read_members(path: Path) -> dict[str, np.ndarray]:
             raise ValueError(f"larger than {MAX_CACHE_BYTES >> 20} MB")
         with zipfile.ZipFile(f) as zf:
             infos = zf.infolist()
-            names = sorted(i.filename for i in infos)
-            if names != sorted(f"{m}.npy" for m in _MEMBERS):
+            names = {i.filename for i in infos}
+            if len(names) != len(infos) or not {"format.npy", "version.npy"} <= names <= {f"{m}.npy" for m in _MEMBERS}:
                 raise ValueError("unexpected members")
             if sum(i.file_size for i in infos) > MAX_CACHE_BYTES or any(
                 i.compress_type != zipfile.ZIP_STORED for i in infos
@@ -255,7 +304,7 @@ def write_cache(
     path: Path, entries: dict[str, _CacheEntry], settings: EngineSettings, root: Path | None = None
 ) -> None:
     try:
-        key = cache_key(create=True)
+        key = cache_key(create=True, folder=settings.state_dir)
     except StateError as exc:
         log.warning("%s; gallery cache not written (photos are encoded at every start)", exc)
         return
@@ -268,8 +317,10 @@ def write_cache(
         "version": np.array(CACHE_VERSION),
         "settings": np.array(_settings_tag(settings)),
         "paths": np.array(keys, dtype=str).reshape(-1),
-        "sizes": np.array([entries[k].size for k in keys], np.int64),
-        "mtimes": np.array([entries[k].mtime_ns for k in keys], np.int64),
+        "sizes": np.array([entries[k].stamp.size for k in keys], np.int64),
+        "mtimes": np.array([entries[k].stamp.mtime_ns for k in keys], np.int64),
+        "inodes": np.array([entries[k].stamp.ino for k in keys], np.uint64),  # 64-bit inodes (overlayfs) fit
+        "ctimes": np.array([entries[k].stamp.ctime_ns for k in keys], np.int64),
         "encodings": np.array(
             [entries[k].encoding if entries[k].encoding is not None else zero for k in keys], np.float32
         ).reshape(-1, dimension),
@@ -301,7 +352,7 @@ def load_gallery(
     todo: list[Photo] = []
     for photo in photos:
         hit = cached.get(photo.relpath)
-        if hit is not None and hit.size == photo.size and hit.mtime_ns == photo.mtime_ns:
+        if hit is not None and hit.stamp == photo.stamp:
             entries[photo.relpath] = hit
         else:
             todo.append(photo)
@@ -318,9 +369,7 @@ def load_gallery(
                 face, reason = pick_subject(result.faces)
             if reason:
                 log.warning("%s: skipped: %s", photo.path, reason)
-            entries[photo.relpath] = _CacheEntry(
-                photo.size, photo.mtime_ns, face.encoding if face else None, reason or ""
-            )
+            entries[photo.relpath] = _CacheEntry(photo.stamp, face.encoding if face else None, reason or "")
     if use_cache and (todo or set(cached) != set(entries)) and root.is_dir():
         try:
             write_cache(cache, entries, settings, root)

@@ -40,13 +40,13 @@ class Message:
 class Outbox:
     """FIFO of payloads on disk: put() (any thread), first() and remove() (the sender)."""
 
-    def __init__(self, path: Path, max_messages: int) -> None:
+    def __init__(self, path: Path, max_messages: int, state: Path | None = None) -> None:
         self.path = Path(path)
         self.max_messages = max_messages
         self.dropped = 0
         self._last_drop_log = -1e18
         self._lock = threading.RLock()  # one SQLite connection, used by the frame loop and the sender
-        self._key = cache_key()
+        self._key = cache_key(folder=state)  # `state`: the config's state_dir (None: the default)
         assert self._key is not None
         ensure_private_dir(self.path.parent)
         self._db = self._open()
@@ -119,10 +119,10 @@ class Outbox:
             self._db.close()
 
 
-def open_outbox(path: Path, max_messages: int) -> Outbox:
-    """The outbox at `path`; OutputError (one line) when it cannot be used."""
+def open_outbox(path: Path, max_messages: int, state: Path | None = None) -> Outbox:
+    """The outbox at `path`, sealed with the key in state folder `state`; OutputError (one line) if unusable."""
     try:
-        return Outbox(path, max_messages)
+        return Outbox(path, max_messages, state)
     except OutputError as exc:
         raise OutputError(f"the MQTT outbox (mqtt.outbox): {exc}") from None
     except (sqlite3.Error, OSError) as exc:  # StateError (no usable key) is an OSError too

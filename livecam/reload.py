@@ -1,9 +1,9 @@
 """Hot reload: photos added to or removed from known_faces/ reach a running loop in ~2 s.
 
-A thread polls the folder's listing (names, sizes, modification times: cheap),
-and when it changes, loads the gallery through the cache - so only new or
-changed photos are encoded - and hands a new Matcher to the loop, which swaps
-it in between two frames.
+A thread polls the folder's listing (each photo's path and `Stamp`: size,
+mtime, inode, ctime; cheap), and when it changes, loads the gallery through the
+cache - so only new or changed photos are encoded - and hands a new Matcher to
+the loop, which swaps it in between two frames.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ POLL_SECONDS = 1.0
 
 
 def listing(root: Path) -> tuple:
+    """What the watcher compares: the loader's own notion of a photo's version (Stamp), so that a photo
+    swapped for another with its size and mtime forged is a change here as it is to the cache."""
     try:
-        return tuple((p.relpath, p.size, p.mtime_ns) for p in scan_photos(root))
+        return tuple((p.relpath, p.stamp) for p in scan_photos(root))
     except OSError:
         return ()
 

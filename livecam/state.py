@@ -1,10 +1,14 @@
 """livecam's own state, outside any folder it reads photos from: the key that seals the gallery cache.
 
 Anyone who can write into `known_faces/` can write a cache there too; a cache
-is trusted only if it carries a MAC made with a key that lives in the user's
-state folder (`$XDG_STATE_HOME/livecam`, by default `~/.local/state/livecam`),
-0600 in a 0700 folder. A cache built elsewhere, or edited, does not verify and
-is rebuilt from the photos.
+is trusted only if it carries a MAC made with a key that lives in livecam's
+state folder, 0600 in a 0700 folder: the config's `state_dir` when it names
+one, else `$XDG_STATE_HOME/livecam`, by default `~/.local/state/livecam`. A
+cache built elsewhere, or edited, does not verify and is rebuilt from the
+photos. The commands run by hand for a service (enroll, gallery) must use the
+service's state folder, or each of them makes the service re-encode its whole
+gallery: `state_dir` in the config they share does that, whatever the user or
+environment they run with.
 """
 
 from __future__ import annotations
@@ -30,15 +34,19 @@ class StateError(OSError):
     """livecam's state folder or key cannot be used; str() is one line."""
 
 
-def state_dir() -> Path:
+def state_dir(configured: Path | None = None) -> Path:
+    """livecam's state folder: `configured` (the config's state_dir) if given, else the XDG default."""
+    if configured is not None:
+        return Path(configured)
     xdg = os.environ.get("XDG_STATE_HOME", "")
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state"
     return base / "livecam"
 
 
-def cache_key(create: bool = True) -> bytes | None:
-    """The secret key of this user's livecam; made on first use. None if there is none and `create` is off."""
-    folder = state_dir()
+def cache_key(create: bool = True, folder: Path | None = None) -> bytes | None:
+    """The secret key in state folder `folder` (default: state_dir()); made on first use.
+    None if there is none and `create` is off."""
+    folder = state_dir(folder)
     path = folder / KEY_NAME
     try:
         return _read_key(path)

@@ -43,6 +43,7 @@ def engine_settings(cfg: Config, flip: bool) -> EngineSettings:
         jitters=cfg.encoding.jitters,
         flip_average=flip,
         cache_dir=cfg.cache_dir,
+        state_dir=cfg.state_dir,
     )
 
 
@@ -126,7 +127,9 @@ def build_mqtt(cfg: Config, camera: str) -> MqttPublisher:
     """The MQTT handler; ConfigError (one line) for settings that cannot work."""
     m = cfg.mqtt
     settings = mqtt_settings(cfg, camera)
-    outbox = open_outbox(m.outbox or state_dir() / f"mqtt-outbox-{camera}.sqlite", m.outbox_max_events)
+    outbox = open_outbox(
+        m.outbox or state_dir(cfg.state_dir) / f"mqtt-outbox-{camera}.sqlite", m.outbox_max_events, cfg.state_dir
+    )
     try:
         return MqttPublisher(settings, outbox)
     except MqttError as exc:

@@ -73,12 +73,14 @@ def test_enroll_and_identify_the_corpus(tmp_path, data, capsys):
 def test_run_refuses_non_videos_with_one_line(tmp_path, data, capsys):
     corpus = tmp_path / "corpus"
     make_corpus(corpus, data / "identities" / "Tony_Blair" / "1.jpg")
+    (tmp_path / "known_faces").mkdir()  # an empty gallery (a missing one is refused)
     for name in ("text.png", "zero.jpg", "x.jpg"):
         code, _, err = run(capsys, "run", "--camera", str(corpus / name), "--no-window")
         assert code == 2 and err.count("\n") == 1 and name in err, (name, err)
 
 
 def test_config_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "kf").mkdir()  # an empty gallery (a missing one is refused)
     for text in ("", "[1, 2", "matching: {threshold: 'x'}", "live: {detect_every: 0}", "\x00\x01"):
         cfg = tmp_path / "c.yaml"
         cfg.write_text(text)

@@ -16,6 +16,7 @@ def test_an_oversized_image_or_video_as_camera_is_one_line_exit_2(tmp_path, caps
     for _ in range(2):
         writer.write(np.zeros((4400, 8200, 3), np.uint8))
     writer.release()
+    (tmp_path / "kf").mkdir()  # an empty gallery (a missing one is refused)
     for path, size in ((still, "12000x3000"), (video, "8200x4400")):
         code = main(["run", "--camera", str(path), "--no-window", "--known-faces", str(tmp_path / "kf")])
         err = capsys.readouterr().err

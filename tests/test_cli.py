@@ -169,6 +169,7 @@ def test_a_newcomers_command_line(tmp_path, capsys, data, make_gallery):
     bad.write_text("matching: {treshold: 1}\n")
     code, _, err = run(capsys, "gallery", "list", "--config", str(bad), "--known-faces", str(tmp_path / "kf"))
     assert code == 2 and "treshold" in err  # --config after the command is read too
+    (tmp_path / "known_faces").mkdir()  # an empty gallery (a missing one is refused)
     code, _, err = run(capsys, "identify", "-q", str(data / "identities" / "Tony_Blair" / "1.jpg"))
     assert "livecam: gallery" not in err  # -q after the command is quiet
     folder = tmp_path / "ada"
@@ -177,3 +178,49 @@ def test_a_newcomers_command_line(tmp_path, capsys, data, make_gallery):
         shutil.copy(data / "identities" / "Tony_Blair" / f"{n}.jpg", folder / f"{n}.jpg")
     code, out, _ = run(capsys, "enroll", "Ada", str(folder), "--known-faces", str(tmp_path / "kf"))
     assert code == 0 and out.count("accepted") == 2, out
+
+
+def test_a_missing_gallery_is_one_line_and_exit_2_for_every_command_that_reads_it(tmp_path, data, capsys):
+    """`run --known-faces knwon_faces` warned "no enrolled faces" and ran a door that named no one (sending
+    unknown events for its own people); `identify --known-faces /nonexistent` exited 0 (issue 17)."""
+    clip = str(data / "videos" / "short_hamilton_clip.mp4")
+    photo = str(data / "identities" / "Tony_Blair" / "1.jpg")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder\n")
+    (tmp_path / "unknown").mkdir(mode=0o700)
+    (tmp_path / "unknown" / "20260101-000000-t1.jpg").write_bytes(
+        (data / "identities" / "Tony_Blair" / "2.jpg").read_bytes()
+    )
+    commands = [
+        ["run", "--camera", clip, "--no-window"],
+        ["bench", clip],
+        ["identify", photo],
+        ["calibrate"],
+        ["gallery", "list"],
+        ["gallery", "remove", "Tony_Blair"],
+        ["gallery", "rename", "Tony_Blair", "Anthony_Blair"],
+        ["unknown", "promote", "20260101-000000-t1", "Tony_Blair"],
+    ]
+    for gallery, says in (("knwon_faces", "no such gallery folder"), (str(a_file), "is not a folder")):
+        for argv in commands:
+            code, out, err = run(capsys, *argv, "--known-faces", gallery)
+            assert code == 2 and err.count("\n") == 1 and out == "", (argv, err)
+            assert err.startswith(f"livecam: error: {gallery}: {says}") and "Traceback" not in err, (argv, err)
+    # the config's known_faces is checked the same way
+    config = tmp_path / "door.yaml"
+    config.write_text("known_faces: knwon_faces\n")
+    code, _, err = run(capsys, "--config", str(config), "identify", photo)
+    assert code == 2 and f"{tmp_path / 'knwon_faces'}: no such gallery folder" in err
+    assert not (tmp_path / "knwon_faces").exists() and a_file.read_text() == "not a folder\n"
+    assert (tmp_path / "unknown" / "20260101-000000-t1.jpg").is_file()  # nothing was promoted anywhere
+
+
+def test_an_empty_gallery_still_runs_with_a_warning_and_enroll_makes_a_missing_one(tmp_path, data, capsys):
+    empty = tmp_path / "known_faces"
+    empty.mkdir()
+    code, out, err = run(capsys, "identify", str(data / "identities" / "Tony_Blair" / "1.jpg"))
+    assert code == 0 and "unknown" in out and "no enrolled faces" in err
+    fresh = tmp_path / "new_gallery"
+    code, out, _ = run(capsys, "enroll", "Tony_Blair", str(data / "identities" / "Tony_Blair" / "1.jpg"),
+                       "--known-faces", str(fresh))  # fmt: skip
+    assert code == 0 and (fresh / "Tony_Blair").is_dir()

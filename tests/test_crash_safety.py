@@ -12,19 +12,19 @@ import time
 import numpy as np
 
 from livecam.batch import EngineSettings
-from livecam.gallery import CACHE_NAME, _CacheEntry, read_cache, write_cache
+from livecam.gallery import CACHE_NAME, Stamp, _CacheEntry, read_cache, write_cache
 
 WRITER = r"""
 import sys
 import numpy as np
 from pathlib import Path
 from livecam.batch import EngineSettings
-from livecam.gallery import _CacheEntry, write_cache
+from livecam.gallery import Stamp, _CacheEntry, write_cache
 path, n = Path(sys.argv[1]), 0
 rng = np.random.default_rng(0)
 while True:  # big caches, so that a kill often lands mid-write
     size = 4000 if n % 2 else 6000
-    entries = {f"P{i % 50}/{i}.jpg": _CacheEntry(i, i, rng.normal(0, 0.1, 128).astype(np.float32), "")
+    entries = {f"P{i % 50}/{i}.jpg": _CacheEntry(Stamp(i, i, i, i), rng.normal(0, 0.1, 128).astype(np.float32), "")
                for i in range(size)}
     write_cache(path, entries, EngineSettings())
     n += 1
@@ -34,7 +34,7 @@ while True:  # big caches, so that a kill often lands mid-write
 
 def test_kill_9_mid_write_leaves_the_old_or_the_new_cache(tmp_path):
     cache = tmp_path / CACHE_NAME
-    write_cache(cache, {"A/1.jpg": _CacheEntry(1, 1, np.zeros(128, np.float32), "")}, EngineSettings())
+    write_cache(cache, {"A/1.jpg": _CacheEntry(Stamp(1, 1, 1, 1), np.zeros(128, np.float32), "")}, EngineSettings())
     rng = random.Random(1)
     for _ in range(6):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(cache)], stdout=subprocess.PIPE, text=True)

@@ -208,6 +208,7 @@ def test_camera_credentials_never_reach_logs_errors_or_events(tmp_path, capsys, 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"rtsp://admin:s3cret@127.0.0.1:{port}/stream?token=s3cret"
+    (tmp_path / "known_faces").mkdir()  # an empty gallery (a missing one is refused)
     code = main(["run", "--camera", url, "--no-window"])
     err = capsys.readouterr().err
     assert code == 2 and f"127.0.0.1:{port}" in err and "s3cret" not in err

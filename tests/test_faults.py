@@ -67,7 +67,8 @@ def test_reader_survives_a_failing_camera_and_reconnects(mode, monkeypatch):
     assert reader.reconnects >= 3 and got == sorted(got) and len(got) >= 4
 
 
-def test_stream_on_a_closed_port_exits_2_with_one_line(capsys):
+def test_stream_on_a_closed_port_exits_2_with_one_line(tmp_path, capsys):
+    (tmp_path / "known_faces").mkdir()  # an empty gallery (a missing one is refused)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends
@@ -127,6 +128,8 @@ def test_ctrl_c_and_sigterm_stop_a_live_run_in_order(tmp_path, data, signame, ex
     import signal
     import subprocess
     import sys
+
+    (tmp_path / "kf").mkdir()  # an empty gallery (a missing one is refused)
 
     proc = subprocess.Popen(
         [
@@ -226,6 +229,7 @@ def test_an_unplugged_camera_shows_reconnecting_and_the_run_goes_on(tmp_path, da
     for name in ("namedWindow", "destroyWindow", "setWindowProperty"):
         monkeypatch.setattr(live.cv2, name, lambda *a: None)
 
+    (tmp_path / "kf").mkdir()  # an empty gallery (a missing one is refused)
     code = main(["run", "--camera", "0", "--frames", "40", "--known-faces", str(tmp_path / "kf")])
     err = capsys.readouterr().err
     assert code == 0

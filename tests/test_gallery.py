@@ -152,8 +152,8 @@ def test_a_cache_written_with_another_key_is_not_trusted(make_gallery, engine, m
     swapped = dict(entries)
     for g, t in (("George_W_Bush/1.jpg", "Tony_Blair/1.jpg"), ("George_W_Bush/2.jpg", "Tony_Blair/2.jpg")):
         swapped[g], swapped[t] = (
-            type(entries[g])(entries[g].size, entries[g].mtime_ns, entries[t].encoding, ""),
-            type(entries[t])(entries[t].size, entries[t].mtime_ns, entries[g].encoding, ""),
+            type(entries[g])(entries[g].stamp, entries[t].encoding, ""),
+            type(entries[t])(entries[t].stamp, entries[g].encoding, ""),
         )
     with monkeypatch.context() as m:
         m.setenv("XDG_STATE_HOME", str(tmp_path / "attacker-state"))
@@ -270,12 +270,16 @@ _any_array = hnp.arrays(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(replaced=st.dictionaries(st.sampled_from(["paths", "sizes", "mtimes", "encodings", "reasons"]), _any_array))
+@given(
+    replaced=st.dictionaries(
+        st.sampled_from(["paths", "sizes", "mtimes", "inodes", "ctimes", "encodings", "reasons"]), _any_array
+    )
+)
 def test_property_a_sealed_cache_with_any_arrays_gives_valid_entries_or_none(tmp_path, replaced):
-    from livecam.gallery import _CacheEntry, write_cache
+    from livecam.gallery import Stamp, _CacheEntry, write_cache
 
     cache = tmp_path / CACHE_NAME
-    write_cache(cache, {"A/1.jpg": _CacheEntry(10, 20, np.ones(128, np.float32), "")}, SETTINGS)
+    write_cache(cache, {"A/1.jpg": _CacheEntry(Stamp(10, 20, 30, 40), np.ones(128, np.float32), "")}, SETTINGS)
     arrays = _members(cache)
     arrays.update(replaced)
     _reseal(cache, arrays)
@@ -322,3 +326,124 @@ def test_a_models_new_revision_rebuilds_its_caches_and_only_its_own():
     assert _settings_tag(EngineSettings(model="dlib")) == "dlib/hog/1/2/True/0/True"  # as written by earlier versions
     assert _settings_tag(EngineSettings(model="facenet")).startswith("facenet.r2/")
     assert _settings_tag(EngineSettings(model="fusion")).startswith("fusion.r2/")
+
+
+# --- a gallery holds only the person it names (issue 17) ---
+
+STRANGER, PERSON = "Tony_Blair", "Bill_Clinton"
+# the stranger's photos put in Bill's folder, and the (smaller) real photos of Bill that replace them
+SWAPS = {"1.jpg": (1, 19), "2.jpg": (2, 25)}
+
+
+def _plant_stranger(tmp_path, data) -> tuple:
+    root = tmp_path / "known_faces"
+    (root / PERSON).mkdir(parents=True)
+    for name, (stranger_n, _) in SWAPS.items():
+        shutil.copy(data / "identities" / STRANGER / f"{stranger_n}.jpg", root / PERSON / name)
+    return root, root / PERSON
+
+
+def _forge(path, real, in_place: bool) -> None:
+    """Put the photo `real` in place of `path`, padded to its size (decoders ignore bytes after a JPEG's
+    end), its mtime restored: size and mtime are as before; only the ctime (and, replaced, the inode) tell."""
+    before = path.stat()
+    data = real.read_bytes()
+    assert len(data) <= before.st_size
+    data += b"\0" * (before.st_size - len(data))
+    if in_place:
+        path.write_bytes(data)  # the same inode
+    else:
+        swap = path.with_name(".swap.jpg")
+        swap.write_bytes(data)
+        os.replace(swap, path)  # another inode
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def _forge_all(folder, data) -> None:
+    for i, (name, (_, real_n)) in enumerate(SWAPS.items()):
+        _forge(folder / name, data / "identities" / PERSON / f"{real_n}.jpg", in_place=i == 0)
+
+
+def _name_of(matcher, engine, path) -> str | None:
+    from livecam.batch import encode_path
+
+    face = encode_path(engine, SETTINGS, path).faces[0]
+    return matcher.match(face.encoding[None, :])[0].name
+
+
+def test_a_stranger_swapped_for_the_person_with_size_and_mtime_forged_is_encoded_again(tmp_path, data, engine):
+    """A stranger's photos in Bill_Clinton/, encoded, then each swapped for a real photo of Bill padded to the
+    same size with its mtime restored: keyed on (path, size, mtime), the cache went on naming the stranger
+    Bill_Clinton, and listed Bill's photos. The ctime and inode of each photo are in its key now."""
+    root, folder = _plant_stranger(tmp_path, data)
+    probe = data / "identities" / STRANGER / "3.jpg"  # the stranger, in a photo never enrolled
+    planted = load(root, engine)
+    assert planted.encoded_now == 2 and _name_of(planted.matcher(0.45, 0.04), engine, probe) == PERSON
+    _forge_all(folder, data)
+    g = load(root, engine)
+    assert g.encoded_now == 2
+    assert _name_of(g.matcher(0.45, 0.04), engine, probe) is None
+    clean = tmp_path / "clean" / PERSON  # Bill's own photos, encoded from scratch
+    clean.mkdir(parents=True)
+    for name, (_, real_n) in SWAPS.items():
+        shutil.copy(data / "identities" / PERSON / f"{real_n}.jpg", clean / name)
+    assert np.allclose(g.encodings, load(clean.parent, engine).encodings, atol=1e-6)
+    assert load(root, engine).encoded_now == 0  # and then cached as ever
+
+
+def test_renaming_a_persons_folder_keeps_their_cached_encodings(make_gallery, engine):
+    """A folder renamed whole keeps its photos' inodes and ctimes: `gallery rename` encodes nothing again."""
+    from livecam.cli import main
+
+    root = make_gallery({"Tony_Blair": [1, 2], "George_W_Bush": [1]})
+    load(root, engine)
+    assert main(["gallery", "rename", "Tony_Blair", "Anthony_Blair", "--known-faces", str(root)]) == 0
+    g = load(root, engine)
+    assert g.encoded_now == 0 and g.counts() == {"Anthony_Blair": 2, "George_W_Bush": 1}
+
+
+def test_a_cache_of_the_previous_version_is_rebuilt_once_with_one_line(make_gallery, engine, caplog):
+    root = make_gallery({"George_W_Bush": [1, 2]})
+    load(root, engine)
+    cache = root / CACHE_NAME
+    arrays = _members(cache)
+    del arrays["inodes"], arrays["ctimes"]  # what livecam wrote before photos had a Stamp
+    arrays["version"] = np.array(2)
+    _reseal(cache, arrays)
+    with caplog.at_level(logging.INFO):
+        assert load(root, engine).encoded_now == 2
+    lines = [r.message for r in caplog.records if "earlier livecam" in r.message]
+    assert len(lines) == 1 and str(cache) in lines[0] and "re-encoding the gallery once" in lines[0], caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert load(root, engine).encoded_now == 0
+    assert "earlier livecam" not in caplog.text
+
+
+def test_a_cache_sealed_with_another_key_is_announced_once_naming_it(
+    make_gallery, engine, monkeypatch, tmp_path, caplog
+):
+    """A state folder without a key yet (an operator's first command) rebuilt the service's cache silently;
+    a foreign cache the loader meets again (it could not replace it) is not announced at every reload."""
+    root = make_gallery({"George_W_Bush": [1, 2]})
+    cache = root / CACHE_NAME
+    with monkeypatch.context() as m:
+        m.setenv("XDG_STATE_HOME", str(tmp_path / "service-state"))
+        load(root, engine)
+    with monkeypatch.context() as m:
+        m.setenv("XDG_STATE_HOME", str(tmp_path / "operator-state"))  # no key there yet
+        with caplog.at_level(logging.WARNING):
+            assert load(root, engine).encoded_now == 2
+    lines = [r.message for r in caplog.records if "not sealed" in r.message]
+    assert len(lines) == 1 and lines[0].startswith(f"{cache}: ") and "operator-state" in lines[0], caplog.text
+    # the same foreign cache read again (say by the watcher, the cache not writable): no second line
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert read_cache(cache, SETTINGS) == {} and read_cache(cache, SETTINGS) == {}
+    assert caplog.text.count("not sealed") == 1
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert read_cache(cache, SETTINGS) == {}
+    assert "not sealed" not in caplog.text

@@ -175,7 +175,8 @@ def test_live_source_that_drops_reconnects_with_backoff(monkeypatch):
     assert seen_reconnecting or attempts["n"] >= 3
 
 
-def test_camera_that_cannot_be_opened_exits_2_fast(capsys):
+def test_camera_that_cannot_be_opened_exits_2_fast(tmp_path, capsys):
+    (tmp_path / "known_faces").mkdir()  # an empty gallery (a missing one is refused)
     start = time.monotonic()
     code = main(["run", "--camera", "7", "--no-window"])
     _, err = capsys.readouterr()
@@ -183,7 +184,8 @@ def test_camera_that_cannot_be_opened_exits_2_fast(capsys):
     assert err.startswith("livecam: error: camera 7") and err.count("\n") == 1
 
 
-def test_missing_video_file_is_one_line(capsys):
+def test_missing_video_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "known_faces").mkdir()  # an empty gallery (a missing one is refused)
     assert main(["run", "--camera", "nope.mp4", "--no-window"]) == 2
     assert "nope.mp4" in capsys.readouterr().err
     with pytest.raises(SourceError):
@@ -534,6 +536,7 @@ def test_a_crowd_is_capped_to_the_largest_faces_and_each_gets_its_turn(tmp_path,
         writer.write(frame)
     writer.release()
     log = tmp_path / "crowd.jsonl"
+    (tmp_path / "kf").mkdir()  # an empty gallery (a missing one is refused)
     code = main(
         ["run", "--camera", str(clip), "--no-window", "--log-json", str(log), "--known-faces", str(tmp_path / "kf")]
     )

@@ -139,6 +139,7 @@ def test_liveness_is_checked_only_on_named_faces_and_its_cost_is_reported(tmp_pa
     config.write_text("door:\n  liveness: blink\n")
     clip = str(data / "videos" / "hdtf_RD_Radio2_000.mp4")
     argv = ["--config", str(config), "run", "--camera", clip, "--no-window", "--frames", "90"]
+    (tmp_path / "nobody").mkdir()  # an empty gallery (a missing one is refused)
     with caplog.at_level("INFO"):
         assert main([*argv, "--known-faces", str(tmp_path / "nobody")]) == 0
     assert calls == []  # a stranger's eyes decide nothing

@@ -27,3 +27,29 @@ def test_a_photo_added_while_the_running_gallery_loaded_is_not_missed(make_galle
     finally:
         watcher.close()
     assert matcher is not None and watcher.reloads == 1
+
+
+def test_a_stranger_swapped_for_the_person_with_size_and_mtime_forged_reaches_the_running_loop(tmp_path, data, engine):
+    """The attack of test_gallery's test on a running door: the watcher listed (path, size, mtime), saw
+    nothing when the photos were swapped, and the loop went on naming the stranger Bill_Clinton."""
+    from test_gallery import PERSON, STRANGER, _forge_all, _name_of, _plant_stranger
+
+    from livecam.gallery import load_gallery
+
+    root, folder = _plant_stranger(tmp_path, data)
+    probe = data / "identities" / STRANGER / "3.jpg"
+    baseline = listing(root)
+    running = load_gallery(root, EngineSettings(), 1, engine)  # what the door started with
+    assert _name_of(running.matcher(0.45, 0.04), engine, probe) == PERSON
+    watcher = GalleryWatcher(root, EngineSettings(), lambda g: g.matcher(0.45, 0.04), interval=0.05, baseline=baseline)
+    try:
+        _forge_all(folder, data)
+        deadline = time.monotonic() + 30
+        matcher = None
+        while matcher is None and time.monotonic() < deadline:
+            matcher = watcher.take()
+            time.sleep(0.05)
+    finally:
+        watcher.close()
+    assert matcher is not None, "the swap was never seen"
+    assert _name_of(matcher, engine, probe) is None

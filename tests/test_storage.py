@@ -208,6 +208,7 @@ def test_unknown_promote_of_a_link_touches_nothing_outside(tmp_path, data, capsy
     (unknown / "20260101-000000-t1.jpg").symlink_to(outside)
     config = tmp_path / "c.yaml"
     config.write_text(f"known_faces: {tmp_path / 'kf'}\ndoor:\n  unknown_dir: {unknown}\n")
+    (tmp_path / "kf").mkdir()  # the gallery exists: the link is what is refused
     code, _, err = run(capsys, "--config", str(config), "unknown", "promote", "20260101-000000-t1", "Eve")
     assert code == 2 and err.count("\n") == 1
     assert mode(outside) == 0o644 and not (tmp_path / "kf" / "Eve").exists()

@@ -124,3 +124,101 @@ def test_a_run_says_ready_then_pings_from_the_frame_loop_and_a_stalled_loop_stop
     gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
     assert max(gaps) >= 3.5  # the stall: no ping while the loop waited
     assert len(gaps) >= 5 and sorted(gaps)[len(gaps) // 2] < 0.2  # otherwise every ~0.05 s
+
+
+# -- one cache per door: the operator's commands and the service share its key (issue 17) ----------------------
+
+
+def _door_path(tmp_path: Path, data: Path, drop: tuple[str, ...] = ()):
+    """The README's door, here: its config (MQTT and the camera left out, paths moved under tmp_path), the
+    service as the unit starts it, and the operator's `sudo -u livecam ...` commands as the README writes them."""
+    import os
+    import shlex
+    import sys
+
+    import yaml
+
+    var, etc, admin = tmp_path / "var-lib-livecam", tmp_path / "etc-livecam", tmp_path / "admin"
+    for folder in (var, var / "front-door", etc, admin):  # README step 1, and the unit's StateDirectory=
+        folder.mkdir(mode=0o700)
+    section = (REPO / "README.md").read_text().split("## A door, start to finish")[1].split("\n## ")[0]
+    moved = section.replace("/var/lib/livecam", str(var)).replace("/etc/livecam", str(etc))
+    config = yaml.safe_load(moved.split("```yaml\n")[1].split("```")[0])
+    for key in ("mqtt", "camera", *drop):
+        config.pop(key, None)
+    (etc / "front-door.yaml").write_text(yaml.safe_dump(config))
+    for n in (1, 2):  # Ada's photos, in the operator's folder
+        shutil.copy(data / "identities" / "Tony_Blair" / f"{n}.jpg", admin / f"ada{n}.jpg")
+    livecam = [sys.executable, "-m", "livecam"]
+    base = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"}
+
+    def operator(line: str, **env: str) -> subprocess.CompletedProcess:
+        argv = shlex.split(line.replace("/etc/livecam", str(etc)))
+        assert argv[:3] == ["sudo", "-u", "livecam"] and argv[3].endswith("/bin/livecam"), line
+        argv = livecam + [str(p) for a in argv[4:] for p in (sorted(admin.glob(a)) if "*" in a else [a])]
+        # sudo may keep the admin's HOME, or not: the commands must not depend on it
+        proc = subprocess.run(argv, cwd=admin, env={**base, "HOME": str(admin), **env}, capture_output=True, text=True)
+        assert proc.returncode == 0, (line, proc.stderr)
+        return proc
+
+    unit = UNIT.read_text().replace("%i", "front-door").replace("/etc/livecam", str(etc))
+    start = shlex.split(next(x for x in unit.splitlines() if x.startswith("ExecStart=")).removeprefix("ExecStart="))
+    environment = dict(
+        x.removeprefix("Environment=").split("=", 1) for x in unit.splitlines() if x.startswith("Environment=")
+    )
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+
+    def service(**env: str) -> str:
+        """A short run as the unit starts it: HOME is the livecam user's home (useradd --home /var/lib/livecam)."""
+        argv = livecam + start[1:] + ["--camera", str(clip), "--frames", "30"]
+        unit_env = {k: v.replace("/var/lib/livecam", str(var)) for k, v in environment.items()}
+        proc = subprocess.run(
+            argv, cwd=var, env={**base, "HOME": str(var), **unit_env, **env}, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr
+
+    commands = [x.strip() for x in section.splitlines() if x.strip().startswith("sudo -u livecam ")]
+    return commands, operator, service, var
+
+
+def test_the_readmes_door_commands_share_the_services_key_and_cache(tmp_path, data):
+    """The README enrolled with `sudo -u livecam livecam --config ...` (state in ~livecam/.local/state) while the
+    unit set XDG_STATE_HOME=/var/lib/livecam/%i: each enrollment sealed the cache with another key, and the
+    service re-encoded its whole gallery. With state_dir in the config they share, nothing is encoded twice."""
+    commands, operator, service, var = _door_path(tmp_path, data)
+    enroll = next(c for c in commands if " enroll " in c)
+    assert [c for c in commands if " gallery list" in c]
+    for line in commands:  # README step 2: enroll Ada, list the gallery
+        proc = operator(line)
+        assert "not sealed" not in proc.stderr, proc.stderr
+    first = service()  # step 3: the service starts
+    assert "new or changed" not in first and "not sealed" not in first and "1 people, 2 photos" in first, first
+    colin = [data / "identities" / "Colin_Powell" / f"{n}.jpg" for n in (1, 2)]
+    proc = operator(enroll.replace('"Ada_Lovelace" ada*.jpg', "Colin_Powell " + " ".join(map(str, colin))))
+    assert "encoding 2 new or changed" in proc.stderr and "not sealed" not in proc.stderr, proc.stderr
+    again = service()
+    assert "new or changed" not in again and "not sealed" not in again and "2 people, 4 photos" in again, again
+    assert [p.name for p in (var / "front-door" / "livecam").iterdir()] == ["cache-key"]
+    assert not (var / ".local").exists() and not (tmp_path / "admin" / ".local").exists()  # no other state
+
+
+def test_without_state_dir_each_rebuild_for_a_foreign_key_is_announced_once_naming_the_cache(tmp_path, data):
+    """The door as it was (no state_dir, the unit's XDG_STATE_HOME): the operator's first command rebuilt the
+    service's cache without a word, the service's rebuild said only "not sealed by this livecam"."""
+    commands, operator, service, var = _door_path(tmp_path, data, drop=("state_dir",))
+    enroll = next(c for c in commands if " enroll " in c)
+    old_unit = {"XDG_STATE_HOME": str(var / "front-door")}
+    operator(enroll)
+    service(**old_unit)  # the service's own key: Ada's photos encoded again
+    colin = [data / "identities" / "Colin_Powell" / f"{n}.jpg" for n in (1, 2)]
+    proc = operator(enroll.replace('"Ada_Lovelace" ada*.jpg', "Colin_Powell " + " ".join(map(str, colin))))
+    caches = list((var / "front-door" / "cache").glob(".livecam-cache-*.npz"))
+    assert len(caches) == 1
+    for stderr, encoded in (
+        (proc.stderr, "encoding 2 new or changed"),
+        (service(**old_unit), "encoding 4 new or changed"),
+    ):
+        lines = [x for x in stderr.splitlines() if "not sealed" in x]
+        assert len(lines) == 1 and f"{caches[0]}: gallery cache not sealed" in lines[0], stderr
+        assert encoded in stderr, stderr

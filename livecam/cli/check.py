@@ -6,8 +6,10 @@ import argparse
 import logging
 
 from ..config import Config
+from ..state import state_dir
 from .common import (
     _model_flag,
+    gallery_problem,
 )
 
 log = logging.getLogger("livecam")
@@ -17,6 +19,10 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     from ..check import run_check
 
     code = run_check(cfg, print)
+    # a diagnostic reports the gallery rather than refusing it (run, identify... do: exit 2)
+    if problem := gallery_problem(cfg.known_faces):
+        print(f"WARNING: known_faces {cfg.known_faces}: {problem}")
+    print(f"state folder (the cache's key, the MQTT outbox): {state_dir(cfg.state_dir)}")
     if cfg.mqtt.host:
         from ..mqtt import probe
         from ..wiring import mqtt_settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from ..batch import EngineSettings
@@ -40,8 +41,26 @@ def _apply_engine_flags(cfg: Config, args: argparse.Namespace) -> Config:
     return override(cfg, "encoding", jitters=getattr(args, "jitters", None))
 
 
+# Enrolling the first person is how a user starts a gallery: `enroll` makes the folder.
+MAKES_GALLERY = frozenset({"enroll"})
+
+
 def _known_faces(cfg: Config, args: argparse.Namespace) -> Path:
-    return Path(args.known_faces) if getattr(args, "known_faces", None) else cfg.known_faces
+    """The gallery folder: --known-faces, else the config's; every command that reads it asks here.
+    A folder that does not exist is a usage error (but for `enroll`): with a typo (knwon_faces) a
+    door ran with nobody enrolled, sending "unknown" events and keeping crops of its own people.
+    An existing, empty one is fine (the command warns)."""
+    root = Path(args.known_faces) if getattr(args, "known_faces", None) else cfg.known_faces
+    if getattr(args, "command", None) not in MAKES_GALLERY and (problem := gallery_problem(root)):
+        raise UsageError(f"{root}: {problem}: check known_faces in the config or --known-faces (enroll makes one)")
+    return root
+
+
+def gallery_problem(root: Path) -> str | None:
+    """Why `root` cannot be a gallery folder, or None."""
+    if root.is_dir():
+        return None
+    return "is not a folder" if os.path.lexists(root) else "no such gallery folder"
 
 
 def _subject(engine, settings: EngineSettings, path: str) -> Face:

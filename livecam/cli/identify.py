@@ -20,6 +20,7 @@ from .common import (
     EXIT_OK,
     _apply_engine_flags,
     _engine_flags,
+    _known_faces,
     _probe_settings,
 )
 
@@ -28,7 +29,7 @@ log = logging.getLogger("livecam")
 
 def cmd_identify(args: argparse.Namespace, cfg: Config) -> int:
     cfg = _apply_engine_flags(cfg, args)
-    cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
+    cfg = override(cfg, known_faces=_known_faces(cfg, args))
     cfg = override(cfg, "matching", threshold=args.threshold)
     settings = _probe_settings(cfg, args)
     engine = settings.build()

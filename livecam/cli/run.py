@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from pathlib import Path
 
 from ..capture import open_source
 from ..check import display_available
@@ -21,6 +20,7 @@ from ..wiring import build_door, build_recognizer, gallery_settings
 from .common import (
     EXIT_OK,
     UsageError,
+    _known_faces,
     _model_flag,
     _probe_settings,
     name_log_lines,
@@ -42,7 +42,6 @@ def _start_pipeline(args: argparse.Namespace, cfg: Config, realtime: bool):
 
 
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
-    cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
     cfg = override(cfg, "camera", name=args.name)  # checked like the config's camera.name
     args.camera = args.camera or cfg.camera.source or "0"  # a service's config names its camera
     camera = cfg.camera.name or camera_name_for(str(args.camera))
@@ -51,6 +50,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     if window and not display_available()[0]:
         raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam run ...)")
     _check_run_outputs(args, cfg)
+    cfg = override(cfg, known_faces=_known_faces(cfg, args))  # a missing gallery too: before the camera opens
     baseline = listing(cfg.known_faces)  # before the gallery loads: a photo added meanwhile is a change
     source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
     outputs = Outputs(
@@ -100,7 +100,7 @@ def _check_run_outputs(args: argparse.Namespace, cfg: Config) -> None:
 
 
 def cmd_bench(args: argparse.Namespace, cfg: Config) -> int:
-    cfg = override(cfg, known_faces=Path(args.known_faces) if args.known_faces else None)
+    cfg = override(cfg, known_faces=_known_faces(cfg, args))
     if str(args.camera).isdigit():
         raise UsageError("bench needs a video file, not a camera")
     source, recognizer, detector = _start_pipeline(args, cfg, realtime=False)
