@@ -134,7 +134,9 @@ def run_check(cfg: Config, say: Callable[[str], None]) -> int:
     if ok:
         ms = time_encoding(FaceEngine(cfg.models_dir))
         say(f"encoding speed: {ms:.1f} ms per face")
-        if not info["blas"] or ms > SLOW_ENCODING_MS:
+        if not info["blas"]:
             say("WARNING: this dlib is the SLOW kind (no BLAS): encodings take ~6x longer.")
             say("WARNING: rebuild it with `make setup` (builds dlib against OpenBLAS).")
+        elif ms > SLOW_ENCODING_MS:  # a BLAS build this slow: the CPU is busy, or throttled
+            say(f"WARNING: encoding took {ms:.0f} ms, more than {SLOW_ENCODING_MS:.0f}; is the CPU busy or throttled?")
     return 0 if ok else 1

@@ -95,10 +95,10 @@ def test_cli_enroll_refuses_another_enrolled_persons_face_unless_forced_and_gall
     assert main(["enroll", "Bad", str(data / "negatives" / "skimage_coffee.png"), "--known-faces", str(root)]) == 1
 
 
-def test_enroll_from_a_camera_like_source_then_recognized(tmp_path, data, capsys):
+def test_enroll_from_a_camera_like_source_then_recognized(tmp_path, capsys, big_data):
     import json
 
-    clip = data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
+    clip = big_data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
     root = tmp_path / "kf"
     assert (
         main(["enroll", "Katie Hill", "--camera", str(clip), "--count", "3", "--no-window", "--known-faces", str(root)])

@@ -108,7 +108,7 @@ def test_run_writes_audit_log_and_runs_actions(tmp_path, data, make_gallery):
     assert [h["name"] for h in Hook.received] == ["Lin_Manuel_Miranda"]
 
 
-def test_strangers_are_kept_once_and_can_be_promoted_and_purged(tmp_path, data, make_gallery, capsys):
+def test_strangers_are_kept_once_and_can_be_promoted_and_purged(tmp_path, make_gallery, capsys, big_data):
     root = make_gallery({"Tony_Blair": [1, 2]})
     config = tmp_path / "config.yaml"
     config.write_text(f"known_faces: {root}\n")
@@ -119,7 +119,7 @@ def test_strangers_are_kept_once_and_can_be_promoted_and_purged(tmp_path, data, 
                 str(config),
                 "run",
                 "--camera",
-                str(data / "videos" / "hdtf_WDA_KatieHill_000.mp4"),
+                str(big_data / "videos" / "hdtf_WDA_KatieHill_000.mp4"),
                 "--no-window",
                 "--name",
                 "side-gate",

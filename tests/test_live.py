@@ -71,10 +71,10 @@ def test_run_on_a_file_logs_every_frame_once_and_names_the_enrolled_person(tmp_p
     assert [(e["kind"], e["name"]) for e in events] == [("recognized", "Lin_Manuel_Miranda")]
 
 
-def test_a_stranger_is_never_named(tmp_path, data, make_gallery):
+def test_a_stranger_is_never_named(tmp_path, make_gallery, big_data):
     gallery = make_gallery({"Tony_Blair": [1, 2, 3], "Colin_Powell": [1, 2, 3], "Laura_Bush": [1, 2, 3]})
     log = tmp_path / "log.jsonl"
-    clip = data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
+    clip = big_data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
     assert (
         main(
             [
@@ -96,8 +96,8 @@ def test_a_stranger_is_never_named(tmp_path, data, make_gallery):
     assert set(names) <= {"unknown", None}
 
 
-def test_file_schedule_is_every_frame_in_order_with_detection_every_n(data, engine):
-    source = FileSource(str(data / "videos" / "hdtf_RD_Radio2_000.mp4"))
+def test_file_schedule_is_every_frame_in_order_with_detection_every_n(engine, big_data):
+    source = FileSource(str(big_data / "videos" / "hdtf_RD_Radio2_000.mp4"))
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:
@@ -192,8 +192,8 @@ def test_missing_video_file_is_one_line(tmp_path, capsys):
         open_source("nope.mp4")
 
 
-def test_realtime_file_is_paced_and_ends(data):
-    source = open_source(str(data / "videos" / "hdtf_RD_Radio2_000.mp4"), realtime=True)
+def test_realtime_file_is_paced_and_ends(big_data):
+    source = open_source(str(big_data / "videos" / "hdtf_RD_Radio2_000.mp4"), realtime=True)
     start = time.monotonic()
     n = 0
     while source.read(timeout=2) is not None:
@@ -337,9 +337,9 @@ def test_stage_times_average():
     assert t.mean("detect") == 20 and t.counts["detect"] == 3
 
 
-def test_reader_thread_is_not_leaked(data):
+def test_reader_thread_is_not_leaked(big_data):
     before = threading.active_count()
-    source = open_source(str(data / "videos" / "hdtf_RD_Radio2_000.mp4"), realtime=True)
+    source = open_source(str(big_data / "videos" / "hdtf_RD_Radio2_000.mp4"), realtime=True)
     source.read(timeout=2)
     source.close()
     assert threading.active_count() == before

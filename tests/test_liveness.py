@@ -56,14 +56,14 @@ def moving_photo(photo, n=90):
     return frames
 
 
-def test_blinks_found_on_talking_heads_not_on_a_moving_photo(data, engine):
-    assert ears_of(engine, read_frames(data / "videos" / "hdtf_WDA_AlexandriaOcasioCortez_000.mp4")).alive
-    assert ears_of(engine, read_frames(data / "videos" / "hdtf_WDA_KatieHill_000.mp4")).alive
+def test_blinks_found_on_talking_heads_not_on_a_moving_photo(data, engine, big_data):
+    assert ears_of(engine, read_frames(big_data / "videos" / "hdtf_WDA_AlexandriaOcasioCortez_000.mp4")).alive
+    assert ears_of(engine, read_frames(big_data / "videos" / "hdtf_WDA_KatieHill_000.mp4")).alive
     assert not ears_of(engine, moving_photo(data / "identities" / "Tony_Blair" / "2.jpg")).alive
 
 
-def test_door_opens_after_a_blink_and_not_for_a_photo(tmp_path, data, caplog):
-    clip = data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
+def test_door_opens_after_a_blink_and_not_for_a_photo(tmp_path, data, caplog, big_data):
+    clip = big_data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
     root = tmp_path / "known_faces"
     (root / "Katie_Hill").mkdir(parents=True)
     cv2.imwrite(str(root / "Katie_Hill" / "ref.jpg"), read_frames(clip, 1)[0])
@@ -84,9 +84,9 @@ def test_door_opens_after_a_blink_and_not_for_a_photo(tmp_path, data, caplog):
     assert any("non-commercial" in r.getMessage() for r in caplog.records)
 
 
-def test_someone_else_s_blink_does_not_open_the_door(tmp_path, data, engine):
+def test_someone_else_s_blink_does_not_open_the_door(tmp_path, data, engine, big_data):
     """A stranger blinks at the door, then the enrolled person's photo is held up in the same place."""
-    stranger = read_frames(data / "videos" / "hdtf_RD_Radio2_000.mp4", 75)  # blinks at frame ~58
+    stranger = read_frames(big_data / "videos" / "hdtf_RD_Radio2_000.mp4", 75)  # blinks at frame ~58
     photo_path = data / "identities" / "Tony_Blair" / "1.jpg"
     photo = cv2.imread(str(photo_path))
     last = stranger[-1]
@@ -122,7 +122,7 @@ def test_someone_else_s_blink_does_not_open_the_door(tmp_path, data, engine):
     assert not [e for e in events if e["kind"] == "recognized"]  # ...but nobody blinked since it was named
 
 
-def test_liveness_is_checked_only_on_named_faces_and_its_cost_is_reported(tmp_path, data, monkeypatch, caplog):
+def test_liveness_is_checked_only_on_named_faces_and_its_cost_is_reported(tmp_path, monkeypatch, caplog, big_data):
     """Blink checks on every face that had not blinked took a crowd from 4.7 to 3.1 fps, a cost missing
     from the summary: eyes are watched only on a named face (where a blink decides something)."""
     from livecam.faces import FaceEngine
@@ -137,7 +137,7 @@ def test_liveness_is_checked_only_on_named_faces_and_its_cost_is_reported(tmp_pa
     monkeypatch.setattr(FaceEngine, "landmarks68", spy)
     config = tmp_path / "c.yaml"
     config.write_text("door:\n  liveness: blink\n")
-    clip = str(data / "videos" / "hdtf_RD_Radio2_000.mp4")
+    clip = str(big_data / "videos" / "hdtf_RD_Radio2_000.mp4")
     argv = ["--config", str(config), "run", "--camera", clip, "--no-window", "--frames", "90"]
     (tmp_path / "nobody").mkdir()  # an empty gallery (a missing one is refused)
     with caplog.at_level("INFO"):
@@ -145,7 +145,7 @@ def test_liveness_is_checked_only_on_named_faces_and_its_cost_is_reported(tmp_pa
     assert calls == []  # a stranger's eyes decide nothing
     kf = tmp_path / "kf" / "Radio2"
     kf.mkdir(parents=True)
-    frames = read_frames(data / "videos" / "hdtf_RD_Radio2_000.mp4", 1)
+    frames = read_frames(big_data / "videos" / "hdtf_RD_Radio2_000.mp4", 1)
     cv2.imwrite(str(kf / "1.jpg"), frames[0])  # enrolled from the clip's first frame
     caplog.clear()
     with caplog.at_level("INFO"):

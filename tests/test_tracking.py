@@ -49,8 +49,8 @@ def test_iou():
     assert abs(iou(a, Box(0, 15, 10, 5)) - 1 / 3) < 1e-9
 
 
-def test_tracker_follows_a_talking_head_with_one_id(data, engine):
-    clip = data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
+def test_tracker_follows_a_talking_head_with_one_id(engine, big_data):
+    clip = big_data / "videos" / "hdtf_WDA_KatieHill_000.mp4"
     detector = Detector(engine, min_face_px=100)
     tracker = Tracker()
     ids, errors = set(), []
@@ -68,8 +68,8 @@ def test_tracker_follows_a_talking_head_with_one_id(data, engine):
     assert min(errors) > 0.5 and np.mean(errors) > 0.7
 
 
-def test_a_track_ends_when_a_detection_round_misses_it(engine, data):
-    image = frames(data / "videos" / "hdtf_WDA_KatieHill_000.mp4", 1)[0]
+def test_a_track_ends_when_a_detection_round_misses_it(engine, big_data):
+    image = frames(big_data / "videos" / "hdtf_WDA_KatieHill_000.mp4", 1)[0]
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     tracker = Tracker()
     born, ended = tracker.update(Detector(engine, 100)(gray), gray, 0)
@@ -78,8 +78,8 @@ def test_a_track_ends_when_a_detection_round_misses_it(engine, data):
     assert born == [] and [t.id for t in ended] == [1] and tracker.tracks == []
 
 
-def test_detector_scale_follows_min_face_px(engine, data):
-    image = frames(data / "videos" / "hdtf_WDA_KatieHill_000.mp4", 1)[0]
+def test_detector_scale_follows_min_face_px(engine, big_data):
+    image = frames(big_data / "videos" / "hdtf_WDA_KatieHill_000.mp4", 1)[0]
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     full = Detector(engine, 80)
     half = Detector(engine, 160)
