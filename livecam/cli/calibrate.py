@@ -24,37 +24,51 @@ from .common import (
 log = logging.getLogger("livecam")
 
 
+def far_rate(text: str) -> float:
+    """--far: a false-accept rate, strictly between 0 and 1 (2 or nan meant nothing, and was taken)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value < 1.0:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text} is not a rate between 0 and 1 (e.g. 0.001: one in a thousand)")
+    return value
+
+
 def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
-    check_output_file(args.plot)
+    if args.plot:
+        check_output_file(args.plot)
     root = _known_faces(cfg, args)
     gallery = load_gallery(root, gallery_settings(cfg), cfg.workers)
     try:
         cal = calibrate(gallery, args.far)
     except ValueError as exc:
         raise UsageError(f"{root}: {exc}") from None
+    current = cfg.matching.threshold
     print(f"{gallery_stats(gallery)}: {len(cal.genuine)} same-person pairs, {len(cal.impostor)} different-person pairs")
     if len(cal.genuine):
         print(f"same person: median {np.median(cal.genuine):.3f}, max {cal.genuine.max():.3f}")
     print(f"different people: min {cal.impostor.min():.3f}, median {np.median(cal.impostor):.3f}")
-    print(
-        f"suggested matching.threshold for FAR {args.far:g}: {cal.threshold:.3f} (accepts {cal.tar:.1%} of"
-        f" same-person pairs); current: {cfg.matching.threshold:.3f}"
-    )
     few = len(cal.impostor) * args.far < 1
     if few:
         print(f"note: only {len(cal.impostor)} different-person pairs; FAR {args.far:g} is below what they can show")
-    if cal.threshold > cfg.matching.threshold and (few or cal.threshold > MODELS[cfg.encoding.model].threshold):
-        # a gallery of a few people cannot show the look-alikes a door meets: strangers are not in it
+    gallery_only = f"{cal.threshold:.3f} (accepts {cal.tar:.1%} of same-person pairs)"
+    if cal.threshold > current and (few or cal.threshold > MODELS[cfg.encoding.model].threshold):
+        # a gallery of a few people cannot show the look-alikes a door meets: strangers are not in it.
+        # One recommendation, not a "suggested" value beside an advice to ignore it.
         print(
-            f"advice: keep {cfg.matching.threshold:.3f}. A looser threshold names more of your people and also more"
-            " strangers, who are not in this gallery to be counted; the default was chosen with strangers"
-            ' (docs/engine.md, "Choosing the threshold")'
+            f"matching.threshold: keep {current:.3f}. This gallery alone would allow {gallery_only} for FAR"
+            f" {args.far:g}, but a looser threshold also names more strangers, who are not in this gallery to be"
+            ' counted; the default was chosen with strangers (docs/engine.md, "Choosing the threshold")'
         )
+    else:
+        print(f"suggested matching.threshold for FAR {args.far:g}: {gallery_only}; current: {current:.3f}")
     print("closest look-alikes (different people):")
     for look in cal.lookalikes:
         print(f"  {look.distance:.3f}  {look.a}  ~  {look.b}")
-    write_plot(cal, cfg.matching.threshold, Path(args.plot))
-    print(f"histogram: {args.plot}")
+    if args.plot:
+        write_plot(cal, current, Path(args.plot))
+        print(f"histogram: {args.plot}")
     return EXIT_OK
 
 
@@ -62,6 +76,6 @@ def add_parser(sub) -> None:
     p = sub.add_parser("calibrate", help="distances in the gallery, a threshold for a target false-accept rate")
     _model_flag(p)
     p.add_argument("--known-faces", help="gallery folder (default from config)")
-    p.add_argument("--far", type=float, default=0.001, help="target false-accept rate (default 0.001)")
-    p.add_argument("--plot", default="calibration.png", help="histogram PNG (default calibration.png)")
+    p.add_argument("--far", type=far_rate, default=0.001, help="target false-accept rate, 0 to 1 (default 0.001)")
+    p.add_argument("--plot", metavar="PNG", help="also draw the histogram into this PNG file")
     p.set_defaults(func=cmd_calibrate)
