@@ -128,7 +128,8 @@ def check_shot(
         return ShotCheck(face, f"head tilted ({roll:+.0f} degrees; hold it level)")
     for other in taken:
         if float(np.linalg.norm(other - face.encoding)) < engine.spec.duplicate_distance:
-            return ShotCheck(face, "near-duplicate of a photo already enrolled or taken (turn a little)")
+            # the camera's guidance turns this into "turn a little"; a photo file gets no camera advice
+            return ShotCheck(face, "near-duplicate of a photo already enrolled or taken")
     return ShotCheck(face, None)
 
 

@@ -43,3 +43,14 @@ def test_check_fails_when_opencv_has_no_tensorflow_reader(capsys, monkeypatch):
     code, out, _ = run(capsys, "check", "--model", "facenet")
     assert code == 1
     assert "ERROR: model facenet" in out and "readNetFromTensorflow" in out, out
+
+
+def test_a_slow_timing_under_load_is_not_called_a_build_without_blas(capsys, monkeypatch):
+    """Under load (load average 6 on 2 cores) check printed BLAS=yes and then "the SLOW kind (no BLAS) ...
+    rebuild it" (issue 18): the build info decides, a timing only says the CPU is busy."""
+    import livecam.check
+
+    monkeypatch.setattr(livecam.check, "time_encoding", lambda engine, repeats=5: 250.0)
+    code, out, _ = run(capsys, "check")
+    assert code == 0 and "BLAS=yes" in out
+    assert "no BLAS" not in out and "rebuild" not in out and "busy" in out

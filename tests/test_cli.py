@@ -224,3 +224,9 @@ def test_an_empty_gallery_still_runs_with_a_warning_and_enroll_makes_a_missing_o
     code, out, _ = run(capsys, "enroll", "Tony_Blair", str(data / "identities" / "Tony_Blair" / "1.jpg"),
                        "--known-faces", str(fresh))  # fmt: skip
     assert code == 0 and (fresh / "Tony_Blair").is_dir()
+
+
+def test_gallery_without_an_action_lists_the_actions(capsys):
+    """It said "the following arguments are required: action, names" (issue 18)."""
+    code, _, err = run(capsys, "gallery")
+    assert code == 2 and "list | remove NAME | rename OLD NEW" in err and len(err.strip().splitlines()) == 1

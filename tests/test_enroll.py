@@ -11,7 +11,7 @@ import pytest
 
 from livecam.batch import EngineSettings
 from livecam.cli import main
-from livecam.enroll import EnrollError, enroll_images, person_folder
+from livecam.enroll import EnrollError, enroll_images, guidance, person_folder
 from livecam.gallery import load_gallery
 from livecam.names import validate_name
 
@@ -50,6 +50,8 @@ def test_enroll_accepts_good_photos_and_rejects_with_reasons(tmp_path, data, eng
     assert [src for src, _ in report.accepted] == [ident / "1.jpg", ident / "2.jpg"]
     reasons = dict(report.rejected)
     assert "near-duplicate" in reasons[duplicate]
+    assert "turn" not in reasons[duplicate]  # camera wording for a photo file (issue 18)
+    assert guidance(reasons[duplicate]) == "turn a little"  # the camera's guidance still says it
     assert "blurred" in reasons[blurred]
     assert "too small" in reasons[small] or "no face" in reasons[small]
     assert "2 faces" in reasons[data / "groups" / "2008_001009.jpg"]

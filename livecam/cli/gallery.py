@@ -19,7 +19,12 @@ from .common import (
 log = logging.getLogger("livecam")
 
 
+ACTIONS = "list | remove NAME | rename OLD NEW"
+
+
 def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
+    if args.action is None:  # argparse said "required: action, names" and never which actions there are
+        raise UsageError(f"gallery needs an action: {ACTIONS}")
     root = _known_faces(cfg, args)
     enrolled = gallery_settings(cfg)
     if args.action == "list":
@@ -47,7 +52,7 @@ def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("gallery", help="list, remove or rename enrolled people")
     _model_flag(p)
-    p.add_argument("action", choices=("list", "remove", "rename"))
+    p.add_argument("action", nargs="?", choices=("list", "remove", "rename"), help=ACTIONS)
     p.add_argument("names", nargs="*", help="remove NAME | rename OLD NEW")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.add_argument("--force", action="store_true", help="rename: to a name like an enrolled one (with a warning)")
