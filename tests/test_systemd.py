@@ -1,15 +1,21 @@
-"""livecam as a service: the unit file systemd reads, and the notify protocol against a socket the test listens on."""
+"""livecam as a service: the unit file systemd reads (checked, rated, and its sandbox rebuilt around a real door), and
+the notify protocol against a socket the test listens on."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import sandbox
+from broker import Broker, Subscriber
 
 from livecam.cli import main
 from livecam.systemd import Notifier
@@ -129,6 +135,27 @@ def test_a_run_says_ready_then_pings_from_the_frame_loop_and_a_stalled_loop_stop
 # -- one cache per door: the operator's commands and the service share its key (issue 17) ----------------------
 
 
+def _readme_door() -> str:
+    return (REPO / "README.md").read_text().split("## A door, start to finish")[1].split("\n## ")[0]
+
+
+def _made_folders(section: str) -> dict[Path, int]:
+    """The folders the section's `sudo install -d` lines make, in order, with their modes."""
+    import shlex
+
+    made: dict[Path, int] = {}
+    for line in section.splitlines():
+        if not line.strip().startswith("sudo install -d "):
+            continue
+        argv = shlex.split(line.split("#")[0])
+        mode, rest = 0o755, argv[3:]
+        while rest and rest[0].startswith("-"):
+            option, value, rest = rest[0], rest[1], rest[2:]
+            mode = int(value, 8) if option == "-m" else mode
+        made.update({Path(p): mode for p in rest})
+    return made
+
+
 def _door_path(tmp_path: Path, data: Path, drop: tuple[str, ...] = ()):
     """The README's door, here: its config (MQTT and the camera left out, paths moved under tmp_path), the
     service as the unit starts it, and the operator's `sudo -u livecam ...` commands as the README writes them."""
@@ -139,17 +166,22 @@ def _door_path(tmp_path: Path, data: Path, drop: tuple[str, ...] = ()):
     import yaml
 
     var, etc, admin = tmp_path / "var-lib-livecam", tmp_path / "etc-livecam", tmp_path / "admin"
-    for folder in (var, var / "front-door", etc, admin):  # README step 1, and the unit's StateDirectory=
-        folder.mkdir(mode=0o700)
-    section = (REPO / "README.md").read_text().split("## A door, start to finish")[1].split("\n## ")[0]
+    section = _readme_door()
     moved = section.replace("/var/lib/livecam", str(var)).replace("/etc/livecam", str(etc))
+    made = _made_folders(moved)  # README steps 1 and 2, as written (owners aside: no users here)
+    assert {var, var / "known_faces", etc, var / "front-door"} <= set(made), made
+    for folder, mode in made.items():
+        folder.mkdir(mode=mode)
+    admin.mkdir()
     config = yaml.safe_load(moved.split("```yaml\n")[1].split("```")[0])
     for key in ("mqtt", "camera", *drop):
         config.pop(key, None)
     (etc / "front-door.yaml").write_text(yaml.safe_dump(config))
     for n in (1, 2):  # Ada's photos, in the operator's folder
         shutil.copy(data / "identities" / "Tony_Blair" / f"{n}.jpg", admin / f"ada{n}.jpg")
-    livecam = [sys.executable, "-m", "livecam"]
+    # -P: not the working folder first on sys.path (the door's holds a folder named livecam, its state_dir); the
+    # unit's /opt/livecam/.venv/bin/livecam, a script, never looks there
+    livecam = [sys.executable, "-P", "-m", "livecam"]
     base = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"}
 
     def operator(line: str, **env: str) -> subprocess.CompletedProcess:
@@ -166,14 +198,20 @@ def _door_path(tmp_path: Path, data: Path, drop: tuple[str, ...] = ()):
     environment = dict(
         x.removeprefix("Environment=").split("=", 1) for x in unit.splitlines() if x.startswith("Environment=")
     )
+    cwd = next(x for x in unit.splitlines() if x.startswith("WorkingDirectory=")).removeprefix("WorkingDirectory=")
     clip = data / "videos" / "short_hamilton_clip.mp4"
 
-    def service(**env: str) -> str:
-        """A short run as the unit starts it: HOME is the livecam user's home (useradd --home /var/lib/livecam)."""
-        argv = livecam + start[1:] + ["--camera", str(clip), "--frames", "30"]
+    def service(sandbox=None, frames: int | None = 30, **env: str) -> str:
+        """A short run as the unit starts it: HOME is the livecam user's home (useradd --home /var/lib/livecam).
+        `sandbox`: a function that wraps the command line (the unit's sandbox, tests/sandbox.py)."""
+        argv = livecam + start[1:] + ["--camera", str(clip)] + (["--frames", str(frames)] if frames else [])
         unit_env = {k: v.replace("/var/lib/livecam", str(var)) for k, v in environment.items()}
         proc = subprocess.run(
-            argv, cwd=var, env={**base, "HOME": str(var), **unit_env, **env}, capture_output=True, text=True
+            sandbox(argv) if sandbox else argv,
+            cwd=cwd.replace("/var/lib/livecam", str(var)),
+            env={**base, "HOME": str(var), **unit_env, **env},
+            capture_output=True,
+            text=True,
         )
         assert proc.returncode == 0, proc.stderr
         return proc.stderr
@@ -199,7 +237,7 @@ def test_the_readmes_door_commands_share_the_services_key_and_cache(tmp_path, da
     assert "encoding 2 new or changed" in proc.stderr and "not sealed" not in proc.stderr, proc.stderr
     again = service()
     assert "new or changed" not in again and "not sealed" not in again and "2 people, 4 photos" in again, again
-    assert [p.name for p in (var / "front-door" / "livecam").iterdir()] == ["cache-key"]
+    assert (var / "front-door" / "livecam" / "cache-key").is_file()  # the key, where the config says
     assert not (var / ".local").exists() and not (tmp_path / "admin" / ".local").exists()  # no other state
 
 
@@ -222,3 +260,142 @@ def test_without_state_dir_each_rebuild_for_a_foreign_key_is_announced_once_nami
         lines = [x for x in stderr.splitlines() if "not sealed" in x]
         assert len(lines) == 1 and f"{caches[0]}: gallery cache not sealed" in lines[0], stderr
         assert encoded in stderr, stderr
+
+
+# -- least privilege (issue 18) ------------------------------------------------------------------------------
+
+
+def _unit_values(text: str, key: str) -> list[str]:
+    """Every word assigned to `key` in the unit, in order."""
+    return [w for k, v in sandbox.unit_lines(text) if k == key for w in v.split()]
+
+
+def test_systemd_rates_the_units_exposure_ok(tmp_path):
+    """systemd's own rating of the unit's sandbox: 7.6 "EXPOSED" before issue 18 (all of /var/lib/livecam writable
+    by every door, every capability in the bounding set, no system call filter, any socket family...)."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.fail("systemd-analyze not found (scripts/setup.sh installs systemd)")
+    unit = tmp_path / "livecam@front-door.service"  # rated as an instance, as it runs
+    unit.write_text(UNIT.read_text())
+    proc = subprocess.run([analyze, "security", "--offline=yes", str(unit)], capture_output=True, text=True)
+    line = next((x for x in proc.stdout.splitlines() if "Overall exposure level" in x), "")
+    rating = re.search(r"livecam@front-door\.service: (\d+\.\d) (\w+)", line)
+    assert rating, proc.stdout + proc.stderr
+    assert float(rating[1]) <= 3.0 and rating[2] == "OK", line
+    # what the README and the unit's header say it is
+    assert f'rates it {rating[1]}, "OK"' in _readme_door() and f"({rating[1]} OK;" in UNIT.read_text(), line
+
+
+def test_the_service_reads_the_gallery_writes_only_its_own_door_and_has_a_group_of_its_own():
+    """Before issue 18 every door could write all of /var/lib/livecam (ReadWritePaths=, StateDirectory=livecam) as
+    one user and group: a door fed a hostile stream could plant photos in the gallery every door reads, and read
+    every door's cache-key. Checked against the README's own config for the front door."""
+    import yaml
+
+    text, door, section = UNIT.read_text(), "front-door", _readme_door()
+    config = yaml.safe_load(section.split("```yaml\n")[1].split("```")[0])
+    own = Path("/var/lib/livecam") / door
+    # written: the door's own folder, nothing else (ProtectSystem=strict: the rest is read-only)
+    assert _unit_values(text, "ProtectSystem") == ["strict"]
+    assert not _unit_values(text, "ReadWritePaths") and not _unit_values(text, "BindPaths")
+    assert _unit_values(text, "StateDirectory") == ["livecam/%i"]  # /var/lib/livecam/%i: `own`
+    for path in (config["cache_dir"], config["state_dir"], config["door"]["events_log"], config["door"]["unknown_dir"]):
+        assert own in Path(path).parents, path
+    # seen: over the doors' folders and /etc/livecam a read-only tmpfs, holding only the gallery and this door's files
+    assert {"/var/lib/livecam:ro", "/etc/livecam:ro"} <= set(_unit_values(text, "TemporaryFileSystem"))
+    bound = {w.lstrip("-").replace("%i", door) for w in _unit_values(text, "BindReadOnlyPaths")}
+    mqtt = config["mqtt"]
+    read = {config["known_faces"], mqtt["password_file"], mqtt["tls"]["ca"], f"/etc/livecam/{door}.yaml"}
+    assert read <= bound and own not in Path(config["known_faces"]).parents, (read, bound)
+    assert "--config /etc/livecam/%i.yaml" in text
+    # a group per door: the kernel lets a process into another's /proc/PID (memory, root folder, ptrace) only when
+    # user and group both match, and ProtectProc=invisible hides it otherwise; the README makes the group
+    assert _unit_values(text, "User") == ["livecam"] and _unit_values(text, "Group") == ["livecam-%i"]
+    assert _unit_values(text, "ProtectProc") == ["invisible"] and _unit_values(text, "CapabilityBoundingSet") == []
+    assert f"sudo groupadd --system livecam-{door}\n" in section
+    assert f"sudo install -d -o livecam -g livecam-{door} -m 0700 {own}\n" in section
+
+
+PROBE = r"""
+import errno, json, mmap, os, socket, sys
+
+var, etc = sys.argv[1:3]
+
+
+def attempt(what):
+    try:
+        what()
+        return "done"
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+
+
+print(json.dumps({
+    "plant a photo": attempt(lambda: open(os.path.join(var, "known_faces", "planted.jpg"), "wb").close()),
+    "write the door's folder": attempt(lambda: open(os.path.join(var, "front-door", "probe"), "wb").close()),
+    "doors": sorted(os.listdir(var)),
+    "configs": sorted(os.listdir(etc)),
+    "W+X memory": attempt(lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)),
+    "packet socket": attempt(lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW)),
+    "nice": attempt(lambda: os.nice(1)),
+    "/proc/cpuinfo": os.path.exists("/proc/cpuinfo"),
+}))
+"""
+
+
+def test_a_door_runs_in_the_units_sandbox(tmp_path, data):
+    """The README's door, run inside the unit's sandbox as tests/sandbox.py builds it (its mounts, /proc, NoNewPrivs
+    and seccomp filters as systemd 252 makes them; the paths moved under tmp_path): it loads the operator's cache
+    (nothing encoded again), reaches the broker by name, and exits cleanly. MemoryDenyWriteExecute=,
+    SystemCallFilter=, RestrictAddressFamilies= and ProcSubset=pid break nothing a door does."""
+    import yaml
+
+    why = sandbox.available()
+    if why:
+        pytest.skip(f"the sandbox {why}")
+    commands, operator, service, var = _door_path(tmp_path, data)
+    etc = tmp_path / "etc-livecam"
+    for line in commands:
+        operator(line)
+    # another door's folder and config, which this one must not see
+    (var / "back-door").mkdir(mode=0o700)
+    (var / "back-door" / "cache-key").write_bytes(b"k" * 32)
+    (etc / "back-door.yaml").write_text("camera:\n  source: rtsp://user:secret@10.0.0.2/stream1\n")
+    (tmp_path / "broker").mkdir()
+    broker = Broker(tmp_path / "broker").start()
+    config = yaml.safe_load((etc / "front-door.yaml").read_text())
+    config["mqtt"] = {"host": "localhost", "port": broker.port}  # a name: getaddrinfo without netlink
+    (etc / "front-door.yaml").write_text(yaml.safe_dump(config))
+    spec = sandbox.spec_from_unit(
+        UNIT.read_text(), "front-door", {"/var/lib/livecam": str(var), "/etc/livecam": str(etc)}
+    )
+    assert spec["allow"] and spec["deny"] and spec["families"] and spec["mdwe"] and spec["subset"] == "pid"
+
+    def wrap(argv: list[str]) -> list[str]:
+        return sandbox.command(spec, argv, tmp_path)
+
+    try:
+        stderr = service(sandbox=wrap, frames=None)  # the whole clip: faces, and the encoder process
+        subscriber = Subscriber(broker.port, topics=["livecam/front-door/#"])
+        available = subscriber.last("livecam/front-door/available")
+        subscriber.close()
+    finally:
+        broker.stop()
+    assert "1 people, 2 photos" in stderr and "new or changed" not in stderr and "not sealed" not in stderr, stderr
+    encodings = re.search(r"; (\d+) encodings;", stderr)
+    assert encodings and int(encodings[1]) > 0, stderr
+    assert available == b"offline", stderr  # it connected, and said goodbye at its clean exit
+    # the sandbox is a real one: what the unit denies is denied in it
+    probe = subprocess.run(wrap([sys.executable, "-c", PROBE, str(var), str(etc)]), capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
+    assert json.loads(probe.stdout) == {
+        "plant a photo": "EROFS",
+        "write the door's folder": "done",
+        "doors": ["front-door", "known_faces"],
+        "configs": ["front-door.yaml"],
+        "W+X memory": "EPERM",
+        "packet socket": "EAFNOSUPPORT",
+        "nice": "EPERM",
+        "/proc/cpuinfo": False,
+    }
