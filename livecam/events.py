@@ -12,15 +12,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import re
 import secrets
+import shutil
+import stat
+import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -30,7 +37,7 @@ from .faces import face_distance
 from .images import MAX_FILE_BYTES
 from .models import DLIB
 from .recognizer import FrameResult, TrackUpdate
-from .storage import atomic_write_bytes, ensure_private_dir, open_private, read_regular
+from .storage import PRIVATE_FILE, atomic_write_bytes, ensure_private_dir, open_private, read_regular
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,16 @@ class Event:
         d["margin"] = round(self.margin, 4) if np.isfinite(self.margin) else None
         d["t"] = None if self.t is None else round(self.t, 3)
         return json.dumps(d, ensure_ascii=False)
+
+    def describe(self) -> str:
+        """One log line's words for the event; a distance that is null in the JSON is no number here."""
+        if self.kind == "unknown":
+            # who the stranger looked like; only an empty gallery leaves a decided stranger with no nearest
+            near = self.nearest is not None and np.isfinite(self.distance)
+            looked = f"nearest {self.nearest} at {self.distance:.3f}" if near else "no one enrolled"
+            return f"unknown (track {self.track}, {looked})"
+        distance = f"distance {self.distance:.3f}" if np.isfinite(self.distance) else "no distance"
+        return f"{self.kind} {self.name} (track {self.track}, {distance})"
 
 
 class EventHandler:
@@ -203,78 +220,269 @@ class DoorPolicy:
 
 class AuditLog(EventHandler):
     """Append-only JSON lines, 0600 (made so even if the file was there with another mode), never
-    written through a symlink; each line flushed as it is written."""
+    written through a symlink; each line flushed as it is written.
+
+    Retention (`keep_days`) runs on a thread of its own, streaming the log line by line: a 400 MB
+    log read whole on the first frame held the loop 9.7 s and took 1.4 GB. The loop keeps writing
+    meanwhile; the prune copies those lines too, under the lock, before it swaps the file."""
 
     def __init__(self, path: Path, keep_days: float | None = None) -> None:
         self.path = Path(path)
         self.keep_days = keep_days  # retention (door.events_keep_days); None: kept
+        self._lock = threading.Lock()  # held by each write and by a prune's final copy and swap
         self._file = self._open()
+        self._closed = False
+        self._pruner: threading.Thread | None = None
+        self._stop_pruning = threading.Event()
 
     def _open(self):
         return os.fdopen(open_private(self.path, append=True), "a", encoding="utf-8")
 
     def write(self, event: Event) -> None:
-        self._file.write(event.to_json() + "\n")
-        self._file.flush()
+        line = event.to_json() + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
 
     handle = write  # an EventHandler
 
     def housekeeping(self) -> None:
-        if self.keep_days is not None:
-            dropped = self.prune(self.keep_days)
-            if dropped:
-                log.info("retention: dropped %d audit log line(s) older than %g days", dropped, self.keep_days)
+        """Start retention on its own thread (at most one at a time) and return at once."""
+        if self.keep_days is None or (self._pruner is not None and self._pruner.is_alive()):
+            return
+        keep_days = self.keep_days
+        self._pruner = _in_background("audit-retention", lambda: self._retention(keep_days))
+
+    def wait_housekeeping(self, timeout: float | None = None) -> bool:
+        """Wait for a retention started by housekeeping(); False if it is still running."""
+        if self._pruner is not None:
+            self._pruner.join(timeout)
+            return not self._pruner.is_alive()
+        return True
+
+    def _retention(self, keep_days: float) -> None:
+        started = time.monotonic()
+        dropped = self.prune(keep_days)
+        if dropped:
+            log.info(
+                "retention: dropped %d audit log line(s) older than %g days (%.1f s)",
+                dropped,
+                keep_days,
+                time.monotonic() - started,
+            )
 
     def prune(self, keep_days: float, now: datetime | None = None) -> int:
-        """Drop lines older than `keep_days` (rewritten atomically, then reopened); returns how many."""
+        """Drop lines older than `keep_days`; returns how many. Bounded memory, any thread.
+
+        The kept lines stream into a temporary file beside the log; then, holding the write lock,
+        the lines written since are appended to it and it replaces the log (atomic, 0600). A line
+        that cannot be read (no JSON object with a time) has no date to judge: it is kept as it
+        is; a line longer than MAX_LINE_BYTES is not livecam's and is dropped, never held whole."""
         cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=keep_days)
-        self._file.close()
         try:
-            lines = read_regular(self.path, MAX_AUDIT_BYTES).decode("utf-8", "replace").splitlines(keepends=True)
-            kept = [line for line in lines if not _older(line, cutoff)]
-            if len(kept) != len(lines):
-                atomic_write_bytes(self.path, "".join(kept).encode("utf-8"))
-            return len(lines) - len(kept)
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as exc:
-            log.warning("%s: cannot apply retention (%s)", self.path, exc)
+            log.warning("%s: cannot apply retention (%s)", self.path, exc.strerror or exc)
             return 0
-        finally:
-            self._file = self._open()
+        with os.fdopen(fd, "rb") as reader:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                log.warning("%s: cannot apply retention (not a regular file)", self.path)
+                return 0
+            with self._lock:  # no write is half done now: everything below `end` is whole lines
+                end = os.fstat(fd).st_size
+            try:
+                return self._rewrite(reader, st, end, cutoff)
+            except _Abandoned:
+                log.info("%s: retention stopped with the run; the log is as it was", self.path)
+                return 0
+            except OSError as exc:  # a full disk: the log stays as it was
+                log.warning("%s: cannot apply retention (%s)", self.path, exc.strerror or exc)
+                return 0
+
+    def _rewrite(self, reader: BinaryIO, st: os.stat_result, end: int, cutoff: datetime) -> int:
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name[:100]}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                dropped = unreadable = too_long = 0
+                burst = time.perf_counter()
+                for n, line in enumerate(_lines(reader, end, MAX_LINE_BYTES)):
+                    if n % 64 == 0 and time.perf_counter() - burst > PRUNE_BURST_S:
+                        # let go of the GIL now and then: holding it for whole switch intervals (5 ms),
+                        # a prune slowed the frame loop from 306 to 58 fps
+                        time.sleep(PRUNE_REST_S)
+                        burst = time.perf_counter()
+                    if self._stop_pruning.is_set():
+                        raise _Abandoned
+                    if line is None:
+                        too_long += 1
+                        continue
+                    when = _time_of(line)
+                    if when is None:
+                        if line.strip():
+                            unreadable += 1
+                            out.write(line)
+                    elif when < cutoff:
+                        dropped += 1
+                    else:
+                        out.write(line)
+                if unreadable or too_long:  # one warning per prune, not one per line
+                    what = [f"{unreadable} kept as they are (no date to judge them by)"] if unreadable else []
+                    what += [f"{too_long} longer than {MAX_LINE_BYTES} bytes dropped"] if too_long else []
+                    log.warning(
+                        "%s: %d line(s) could not be read: %s", self.path, unreadable + too_long, "; ".join(what)
+                    )
+                if not dropped and not too_long:
+                    os.unlink(tmp)
+                    return 0
+                out.flush()
+                os.fsync(out.fileno())  # the bulk, before the lock is taken: the lock is held only briefly
+                with self._lock:
+                    if self._closed:
+                        raise _Abandoned
+                    now_there = os.lstat(self.path)
+                    if (now_there.st_dev, now_there.st_ino) != (st.st_dev, st.st_ino):
+                        raise OSError(f"{self.path} was replaced meanwhile")
+                    reader.seek(end)
+                    shutil.copyfileobj(reader, out)  # the events written during the prune: none is lost
+                    out.flush()
+                    os.fchmod(out.fileno(), PRIVATE_FILE)
+                    os.fsync(out.fileno())
+                    os.replace(tmp, self.path)
+                    self._file.close()
+                    self._file = self._open()
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        return dropped
 
     def close(self) -> None:
-        self._file.close()
+        """A prune still running gets PRUNE_CLOSE_GRACE seconds, then is abandoned (the log stays whole)."""
+        if self._pruner is not None:
+            self._pruner.join(PRUNE_CLOSE_GRACE)
+            self._stop_pruning.set()
+            self._pruner.join()
+        with self._lock:
+            self._closed = True
+            self._file.close()
 
 
-MAX_AUDIT_BYTES = 512 << 20  # retention reads the whole log; a bigger one is left as it is (and logged)
+MAX_AUDIT_BYTES = 512 << 20  # for readers that read the log whole; audit_records() streams it instead
+MAX_LINE_BYTES = 64 << 10  # livecam's lines are a few hundred bytes (paths and names bounded); longer ones are junk
+PRUNE_BURST_S, PRUNE_REST_S = 0.002, 0.002  # a prune works for 2 ms, then sleeps 2 ms
+PRUNE_CLOSE_GRACE = 1.0  # seconds a stopping run lets a running prune finish before abandoning it
 
 
-def _older(line: str, cutoff: datetime) -> bool:
-    try:
-        when = datetime.fromisoformat(json.loads(line)["time"])
-    except (ValueError, KeyError, TypeError):
-        return False  # not ours to judge: kept
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when < cutoff
+class _Abandoned(Exception):
+    """The run is closing: a prune in progress stops and leaves the log as it was."""
 
 
-def events_by_snapshot(path: Path | None) -> dict[str, dict]:
-    """The audit log's unknown events by their crop's path (for `livecam unknown list`); {} when unreadable."""
-    if path is None:
-        return {}
-    try:
-        text = read_regular(path, MAX_AUDIT_BYTES).decode("utf-8", "replace")
-    except OSError:
-        return {}
-    out = {}
-    for line in text.splitlines():
+def _in_background(name: str, work: Callable[[], None]) -> threading.Thread:
+    """`work` on a daemon thread; a failure is one log line (a thread's exception would be a traceback on stderr)."""
+
+    def run() -> None:
         try:
-            record = json.loads(line)
-        except ValueError:
+            work()
+        except Exception as exc:  # noqa: BLE001 - retention must never take the door down
+            log.error("%s failed: %s", name, exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _lines(f: BinaryIO, end: int | None, limit: int) -> Iterator[bytes | None]:
+    """Each line of `f` up to byte `end` (None: to its end), newline included; None for a line longer
+    than `limit` bytes, which is read past in pieces and never held whole."""
+    left = float("inf") if end is None else end
+    while left > 0:
+        line = f.readline(int(min(limit + 1, left)))
+        if not line:
+            return
+        left -= len(line)
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
             continue
-        if isinstance(record, dict) and record.get("snapshot"):
-            out[str(record["snapshot"])] = record
+        while left > 0:  # the rest of the long line, a piece at a time
+            piece = f.readline(int(min(1 << 16, left)))
+            left -= len(piece)
+            if not piece or piece.endswith(b"\n"):
+                break
+        yield None
+
+
+def _record(line: bytes) -> dict | None:
+    """The JSON object on a line, or None: not JSON, not an object, or nested past the parser's depth
+    (a line of 200,000 '[' raised RecursionError, a traceback for `run` and `unknown list`)."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+_LIVECAM_LINE = re.compile(rb'\{"kind": "[a-z]+", "time": "([0-9T:.+-]{10,40})"')  # how Event.to_json starts
+
+
+def _time_of(line: bytes) -> datetime | None:
+    """An audit line's time (UTC when it names no zone), or None when it has none that can be read."""
+    if m := _LIVECAM_LINE.match(line):  # livecam's own lines: no need to parse the whole line (3x faster)
+        text = m[1].decode("ascii")
+    else:
+        record = _record(line)
+        if record is None or not isinstance(record.get("time"), str):
+            return None
+        text = record["time"]
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+def audit_records(path: Path | None) -> Iterator[dict]:
+    """Each JSON object of the audit log, streamed in bounded memory; nothing when it cannot be opened
+    (or is not a regular file). Lines that cannot be read are skipped, with one warning at the end."""
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    unreadable = 0
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        for line in _lines(f, None, MAX_LINE_BYTES):
+            record = None if line is None else _record(line)
+            if record is not None:
+                yield record
+            elif line is None or line.strip():
+                unreadable += 1
+    if unreadable:
+        log.warning("%s: %d line(s) could not be read; skipped", path, unreadable)
+
+
+def events_by_crop(path: Path | None, names: set[str] | None = None) -> dict[str, dict]:
+    """The audit log's events by their crop's file name (for `livecam unknown list`; names are unique,
+    and a run and the command may spell the folder differently), only those of `names` when given:
+    memory bounded by the crops, not by the log."""
+    out: dict[str, dict] = {}
+    for record in audit_records(path):
+        snapshot = record.get("snapshot")
+        if isinstance(snapshot, str) and (names is None or os.path.basename(snapshot) in names):
+            out[os.path.basename(snapshot)] = record
     return out
+
+
+_CROP_NAME = re.compile(r"\d{8}-\d{6}-\d{6}-(?P<camera>.+)-t\d+-[0-9a-f]{6}")  # see UnknownStore.save
 
 
 class UnknownStore:
@@ -304,6 +512,12 @@ class UnknownStore:
         if ok:
             atomic_write_bytes(path, data.tobytes())
         return path
+
+    @staticmethod
+    def camera_of(crop: Path) -> str | None:
+        """The camera's name in a crop's file name (as save() makes it), or None."""
+        m = _CROP_NAME.fullmatch(crop.stem)
+        return m["camera"] if m else None
 
     def list(self) -> list[Path]:
         if not self.folder.is_dir():
@@ -382,6 +596,7 @@ class EventSink:
         self.retention = retention or Retention()
         self.events: list[Event] = []
         self._next_housekeeping = 0.0  # wall clock
+        self._crop_retention: threading.Thread | None = None
         self._recognized_at: dict[str, float] = {}  # source time of each person's last "recognized" event
         self._seen_at: dict[str, float] = {}  # ...and of the last frame that showed them named, while present
         self.present: frozenset[str] = frozenset()
@@ -414,15 +629,28 @@ class EventSink:
                 self._call(handler, "presence", present)
 
     def housekeeping(self) -> None:
-        """Apply retention now (at start, then once a day of a long run)."""
+        """Start retention (at start, then once a day of a long run) on threads of its own: it
+        never holds the frame loop, and a failure is a log line, not the end of the run."""
         self._next_housekeeping = time.time() + HOUSEKEEPING_SECONDS
         r = self.retention
-        if self.unknown is not None and (r.unknown_keep_days is not None or r.unknown_keep_count is not None):
-            removed = self.unknown.purge(r.unknown_keep_days, keep_count=r.unknown_keep_count)
-            if removed:
-                log.info("retention: deleted %d unknown visitor crop(s)", removed)
+        crops = self.unknown is not None and (r.unknown_keep_days is not None or r.unknown_keep_count is not None)
+        if crops and (self._crop_retention is None or not self._crop_retention.is_alive()):
+            self._crop_retention = _in_background("crop-retention", self._purge_crops)
         for handler in self.handlers:
-            handler.housekeeping()
+            self._call(handler, "housekeeping")
+
+    def _purge_crops(self) -> None:
+        assert self.unknown is not None
+        removed = self.unknown.purge(self.retention.unknown_keep_days, keep_count=self.retention.unknown_keep_count)
+        if removed:
+            log.info("retention: deleted %d unknown visitor crop(s)", removed)
+
+    def wait_housekeeping(self, timeout: float | None = None) -> None:
+        """Wait for the retention housekeeping() started (tests, tools)."""
+        if self._crop_retention is not None:
+            self._crop_retention.join(timeout)
+        for handler in self.handlers:
+            self._call(handler, "wait_housekeeping", timeout)
 
     def take(self, updates: list[TrackUpdate], now: float, final: bool = False) -> None:
         """Track updates in, events out; `final`: the run ends, waiting unknowns are decided now."""
@@ -462,7 +690,7 @@ class EventSink:
             face=update.crop,
         )
         self.events.append(event)
-        log.info("event: %s %s (track %d, distance %.3f)", kind, event.name or "", event.track, event.distance)
+        log.info("event: %s", event.describe())
         for handler in self.handlers:
             try:
                 handler.handle(event)

@@ -132,14 +132,17 @@ def test_strangers_are_kept_once_and_can_be_promoted_and_purged(tmp_path, make_g
     crop = events[0]["snapshot"]
     assert crop and stat.S_IMODE(os.stat(crop).st_mode) == 0o600
     assert events[0]["camera"] == "side-gate" and "-side-gate-t" in os.path.basename(crop)
-    assert "livecam[side-gate]: event: unknown" in capsys.readouterr().err
+    # one clean line: who the stranger was nearest to, as in the JSON (issue 18)
+    assert f"livecam[side-gate]: event: unknown (track {events[0]['track']}, nearest Tony_Blair at 0." in (
+        capsys.readouterr().err
+    )
     assert stat.S_IMODE((tmp_path / "unknown").stat().st_mode) == 0o700
     capsys.readouterr()
     assert main(["--config", str(config), "unknown", "list"]) == 0
     listed = capsys.readouterr().out.split("\t")
     visitor = listed[0]
-    # when, which camera, and who the stranger looked like (from the audit log), not only an id
-    assert listed[1] == events[0]["time"] and listed[2].endswith("hdtf_WDA_KatieHill_000.mp4")
+    # when, which camera (the README's promise; it showed the source), and who the stranger looked like
+    assert listed[1] == events[0]["time"] and listed[2] == "side-gate"
     assert events[0]["nearest"] == "Tony_Blair" and listed[3].startswith("nearest Tony_Blair at ")
     assert main(["--config", str(config), "unknown", "promote", visitor, "Katie Hill"]) == 0
     assert (root / "Katie Hill" / f"{visitor}.jpg").is_file() and not os.path.exists(crop)
@@ -189,6 +192,7 @@ def test_retention_deletes_old_crops_and_audit_lines_and_the_log_goes_on(tmp_pat
         audit.write(Event("unknown", (now - timedelta(days=days)).isoformat(), "cam", days, None, 0.7, 0.0))
     sink = EventSink("cam", DoorPolicy(2, 30), [audit], store, Retention(unknown_keep_days=30, unknown_keep_count=3))
     sink.housekeeping()
+    sink.wait_housekeeping(120)  # retention runs on threads of its own (issue 18)
     assert sorted(store.list()) == sorted(crops[3:])  # 2 too old, then only the newest 3
     audit.write(Event("recognized", now.isoformat(), "cam", 9, "Ada", 0.3, 0.2))
     audit.close()
@@ -325,3 +329,77 @@ def test_presence_starts_with_the_recognized_event_and_ends_when_the_name_is_gon
     frame(t, ["Ada"])  # after the cooldown, a name alone is not enough: the door waits for the event
     assert seen.calls[-1] == (50.0, [])
     sink.close()
+
+
+# --- issue 18: unknown purge and list, the unknown event's log line ---
+
+
+def test_unknown_purge_takes_only_a_number_of_days(tmp_path, capsys):
+    """nan removed nothing and -1 everything, both with exit 0."""
+    crop = UnknownStore(tmp_path / "unknown").save(_crop(), 1, datetime.now(timezone.utc), "door")
+    assert crop is not None
+    for bad in ("nan", "inf", "-inf", "-1", "soon"):
+        assert main(["unknown", "purge", f"--older-than={bad}"]) == 2, bad
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "--older-than" in err and bad in err, err
+    assert crop.exists()
+    assert main(["unknown", "purge", "--older-than", "0"]) == 0  # 0 days: every crop, as asked
+    assert not crop.exists()
+
+
+def test_unknown_list_says_when_it_is_empty_and_shows_each_crops_camera(tmp_path, capsys):
+    assert main(["unknown", "list"]) == 0
+    assert capsys.readouterr().out == "no unknown visitors kept in unknown\n"  # it printed nothing
+    store = UnknownStore(tmp_path / "unknown")
+    now = datetime.now(timezone.utc)
+    front, side, back = (store.save(_crop(), n, now, cam) for n, cam in ((1, "front-door"), (2, "side"), (3, "back")))
+    from livecam.events import Event
+
+    with open(tmp_path / "events.jsonl", "w") as f:  # the default events_log; nothing about `back` in it
+        for crop, cam, nearest, distance in ((front, "front-door", "Ada", 0.61234), (side, "side", None, np.inf)):
+            when = now.isoformat()
+            event = Event("unknown", when, "rtsp://c/1", 1, None, distance, 0.1, snapshot=str(crop), nearest=nearest)
+            f.write(json.dumps({**json.loads(event.to_json()), "camera": cam}) + "\n")
+    assert main(["unknown", "list"]) == 0
+    rows = {r.split("\t")[0]: r.split("\t") for r in capsys.readouterr().out.splitlines()}
+    assert rows[front.stem][2:4] == ["front-door", "nearest Ada at 0.612"]
+    assert rows[side.stem][2:4] == ["side", "nearest: no one enrolled"]  # distance null in the log
+    assert rows[back.stem][2:4] == ["back", "nearest: -"]  # not in the log: the camera from the crop's name
+
+
+def test_the_unknown_log_line_names_the_nearest_person_like_the_json(caplog):
+    """It read "event: unknown  (track 1, distance inf)" where the JSON had null, and no nearest person."""
+    from livecam.events import EventSink
+    from livecam.identity import STRANGER
+
+    box = Box(0, 10, 10, 0)
+
+    def face(v):
+        return np.full(128, v, np.float32)
+
+    stranger = TrackUpdate(1, STRANGER, 0.6123, 0.05, 0, box, None, None, 1.0, 3, face(0.0), nearest="Tony_Blair")
+    inf = float("inf")
+    nobody = TrackUpdate(2, STRANGER, inf, inf, 0, box, None, None, 1.0, 3, face(1.0))  # an empty gallery
+    ada = TrackUpdate(3, Identity.of("Ada"), 0.3, 0.2, 2, box, None, None, 1.0, 3, face(-1.0))
+    sink = EventSink("cam", DoorPolicy(1, 30))
+    with caplog.at_level("INFO", logger="livecam.events"):
+        sink.take([stranger, nobody, ada], 1.0, final=True)
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("event:")] == [
+        "event: recognized Ada (track 3, distance 0.300)",
+        "event: unknown (track 1, nearest Tony_Blair at 0.612)",
+        "event: unknown (track 2, no one enrolled)",
+    ]
+    as_json = [json.loads(e.to_json()) for e in sink.events]
+    assert [(e["nearest"], e["distance"]) for e in as_json] == [(None, 0.3), ("Tony_Blair", 0.6123), (None, None)]
+
+
+def test_a_run_with_no_one_enrolled_logs_unknown_events_as_such(tmp_path, data, capsys):
+    (tmp_path / "known_faces").mkdir()
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    assert main(["run", "--camera", str(clip), "--no-window"]) == 0
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    lines = [x for x in capsys.readouterr().err.splitlines() if ": event: " in x]
+    assert events and all(e["kind"] == "unknown" and e["distance"] is None for e in events)
+    assert lines == [
+        f"livecam[short_hamilton_clip]: event: unknown (track {e['track']}, no one enrolled)" for e in events
+    ]

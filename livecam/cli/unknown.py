@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from datetime import datetime, timezone
+from pathlib import Path
 
 from ..config import Config
 from ..enroll import check_new_name, person_folder, promote_visitor
-from ..events import UnknownStore, events_by_snapshot
+from ..events import UnknownStore, events_by_crop
 from ..gallery import load_gallery
 from ..storage import check_output_dir
 from ..wiring import gallery_settings
@@ -28,14 +30,13 @@ def cmd_unknown(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError("door.unknown_dir is null in the config: no unknown visitors are kept")
     store = UnknownStore(cfg.door.unknown_dir)
     if args.action == "list":
-        seen = events_by_snapshot(cfg.door.events_log)
-        for p in store.list():
-            e = seen.get(str(p), {})
-            when = e.get("time") or datetime.fromtimestamp(p.lstat().st_mtime, timezone.utc).isoformat(
-                timespec="seconds"
-            )
-            looked = f"nearest {e['nearest']} at {e['distance']}" if e.get("nearest") else "nearest: -"
-            print(f"{p.stem}\t{when}\t{e.get('source', '-')}\t{looked}\t{p}")
+        crops = store.list()
+        if not crops:
+            print(f"no unknown visitors kept in {store.folder}")  # an empty answer looked like a failure
+            return EXIT_OK
+        seen = events_by_crop(cfg.door.events_log, {p.name for p in crops})
+        for p in crops:
+            print("\t".join(_row(p, seen.get(p.name, {}))))
         return EXIT_OK
     if args.action == "promote":
         if len(args.rest) != 2:
@@ -73,11 +74,38 @@ def cmd_unknown(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_OK
 
 
+def _row(crop: Path, event: dict) -> list[str]:
+    """id, time, camera, who the stranger was nearest to, file: from the audit log, else from the crop
+    itself (its time, and the camera in its name) when the log is off or has dropped the event."""
+    when = event.get("time") or datetime.fromtimestamp(crop.lstat().st_mtime, timezone.utc).isoformat(
+        timespec="seconds"
+    )
+    camera = event.get("camera") or UnknownStore.camera_of(crop) or "-"
+    near = event.get("nearest")
+    distance = event.get("distance")
+    if near and isinstance(distance, (int, float)):
+        looked = f"nearest {near} at {distance:.3f}"
+    else:
+        looked = "nearest: -" if not event else "nearest: no one enrolled"
+    return [crop.stem, str(when), str(camera), looked, str(crop)]
+
+
+def days(text: str) -> float:
+    """--older-than: a number of days, 0 or more (nan removed nothing and -1 everything, both silently)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of days (0 or more, e.g. 30)")
+    return value
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("unknown", help="strangers' best face crops: list, promote ID NAME, purge")
     p.add_argument("action", choices=("list", "promote", "purge"))
     p.add_argument("rest", nargs="*", help="promote: ID NAME")
-    p.add_argument("--older-than", type=float, metavar="DAYS", help="purge: crops older than this")
+    p.add_argument("--older-than", type=days, metavar="DAYS", help="purge: crops older than this (0: all)")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.add_argument(
         "--force",
