@@ -8,6 +8,7 @@ a lock, a condition to wait on, reconnection with backoff, and release on close.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,11 @@ from .redact import redact_url
 
 log = logging.getLogger(__name__)
 
+# libav prints its own lines for each damaged frame ("Invalid NAL unit size", 30 of them for one
+# damaged stretch) straight to stderr; livecam says it in one line of its own. Read by OpenCV when it
+# first opens a video; a user who wants libav's lines sets it (OPENCV_FFMPEG_LOGLEVEL=16).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
 OPEN_TIMEOUT_MS = 5000
 BACKOFF_START_S = 0.5
@@ -28,6 +34,11 @@ BACKOFF_MAX_S = 8.0
 # 8K: the largest camera.width x camera.height the config accepts. A bigger frame (a
 # hostile file or stream) costs hundreds of MB to decode and seconds to look at.
 MAX_FRAME_PIXELS = 7680 * 4320
+# A damaged stretch of a file makes OpenCV's reads fail a few times (7 to 20 for 20-50 KB of a
+# 600 KB clip), then frames come again. Failed reads are skipped until the frame count the file
+# declares, and at most this many in a row: past it the file is taken as ended (a truncated file,
+# or a count that was wrong). A failed read costs microseconds, so the bound is generous.
+MAX_BAD_READS = 500
 
 
 class SourceError(RuntimeError):
@@ -79,8 +90,67 @@ def _declared_too_large(cap: cv2.VideoCapture) -> str | None:
     return frame_too_large(cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
 
 
+class FileFrames:
+    """The frames of one open video file with their indices in it, read past damaged stretches.
+
+    After failed reads OpenCV's own count (CAP_PROP_POS_FRAMES) carries on from the last good
+    frame, so a frame's index is taken from its timestamp there: the frames lost keep their place
+    in time (--log-json's `frame` and `t`), and `skipped` counts them.
+    """
+
+    def __init__(self, cap: cv2.VideoCapture, name: str, fps: float, warn: bool = True) -> None:
+        self.cap, self.name, self.fps = cap, name, fps
+        declared = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.declared = int(declared) if declared and declared > 0 else None
+        self.next = 0  # index of the next frame, when nothing is lost
+        self.skipped = 0  # frames lost to damage
+        self._origin_ms: float | None = None  # the first frame's timestamp
+        self._warn = warn  # one warning per source: the summary has the count
+
+    def read(self) -> tuple[int, np.ndarray] | None:
+        """(index, image) of the next decodable frame; None at the end of the file."""
+        failed = 0
+        while True:
+            try:
+                ok, image = self.cap.read()
+            except cv2.error:
+                ok, image = False, None
+            if ok and image is not None and image.size:
+                break
+            failed += 1
+            if (self.declared is not None and self.next >= self.declared) or failed >= MAX_BAD_READS:
+                # (no frame at all: the caller says "no video frames in it")
+                if failed >= MAX_BAD_READS and self.next and self.declared is not None and self.next < self.declared:
+                    log.warning(
+                        "%s: no frame could be decoded after frame %d of the %d it declares; it ends there",
+                        self.name,
+                        self.next - 1,
+                        self.declared,
+                    )
+                return None
+        ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+        if self._origin_ms is None:
+            self._origin_ms = ms
+        index = self.next
+        if failed:
+            index = max(index, round((ms - self._origin_ms) * self.fps / 1000))
+            lost = index - self.next
+            self.skipped += max(lost, 1)  # a timestamp that says nothing was lost: at least the failed read
+            if self._warn:
+                self._warn = False
+                log.warning(
+                    "%s: frames %d-%d (%.1f s in) are damaged: skipped (the summary counts all damaged frames)",
+                    self.name,
+                    self.next,
+                    max(index - 1, self.next),
+                    self.next / self.fps,
+                )
+        self.next = index + 1
+        return index, image
+
+
 class FileSource:
-    """Every frame of a video file, in order, as fast as it decodes."""
+    """Every frame of a video file, in order, as fast as it decodes; damaged frames are skipped (FileFrames)."""
 
     live = False
 
@@ -98,40 +168,49 @@ class FileSource:
             raise SourceError(f"{path}: {too_large}")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 30.0
-        ok, first = self._cap.read()
-        if not ok or first is None or first.size == 0:
+        self._frames = FileFrames(self._cap, path, self.fps)
+        first = self._frames.read()
+        if first is None:
             self._cap.release()
             raise SourceError(f"{path}: no video frames in it (not a video, or damaged)")
-        too_large = frame_too_large(first.shape[1], first.shape[0])
+        too_large = frame_too_large(first[1].shape[1], first[1].shape[0])
         if too_large:
             self._cap.release()
             raise SourceError(f"{path}: {too_large}")
-        self._first: np.ndarray | None = first
-        self._index = 0
+        self._first: tuple[int, np.ndarray] | None = first
+        self._base = 0  # --loop: the frame indices of earlier plays
+        self._skipped_before = 0
         self.status = "ok"
         self.dropped = 0
 
+    @property
+    def skipped(self) -> int:
+        """Frames lost to damage (a damaged stretch in the file), over every play."""
+        return self._skipped_before + self._frames.skipped
+
     def read(self, timeout: float | None = None) -> Frame | None:
         if self._first is not None:  # read when the file was checked
-            image, self._first = self._first, None
-            ok = True
+            got, self._first = self._first, None
         else:
-            ok, image = self._cap.read()
-        if (not ok or image is None) and self._loop and self._index:
+            got = self._frames.read()
+        if got is None and self._loop and self._frames.next:
             self._cap.release()
+            self._base += self._frames.next
+            self._skipped_before += self._frames.skipped
             self._cap = cv2.VideoCapture(self.name)
-            ok, image = self._cap.read()
-        if not ok or image is None:
+            self._frames = FileFrames(self._cap, self.name, self.fps, warn=False)
+            got = self._frames.read()
+        if got is None:
             self.status = "ended"
             return None
+        index, image = got
+        index += self._base
         too_large = frame_too_large(image.shape[1], image.shape[0])
         if too_large:  # the size changed mid-file
-            log.error("%s: frame %d: %s; stopping", self.name, self._index, too_large)
+            log.error("%s: frame %d: %s; stopping", self.name, index, too_large)
             self.status = "ended"
             return None
-        frame = Frame(self._index, self._index / self.fps, image)
-        self._index += 1
-        return frame
+        return Frame(index, index / self.fps, image)
 
     @property
     def ended(self) -> bool:
@@ -145,8 +224,11 @@ class LatestFrameReader:
     """Reads a source on its own thread and keeps only the newest frame.
 
     `pace_fps` plays a file in real time (frames that the consumer is too slow
-    for are dropped, as with a camera); a file then ends. A live source that
-    fails is reopened with exponential backoff, forever, until close().
+    for are dropped, as with a camera), past damaged stretches (FileFrames); a
+    file then ends. Its clock starts at the first read(), not when it is opened:
+    the models load in between, and a file paced meanwhile lost its first
+    seconds. A live source that fails is reopened with exponential backoff,
+    forever, until close().
     """
 
     live = True
@@ -171,6 +253,11 @@ class LatestFrameReader:
         self._returned = -1
         self._read = 0
         self._delivered = 0
+        self._skipped_before = 0
+        self._frames: FileFrames | None = None  # the file being played (pace_fps)
+        self._go = threading.Event()  # a file waits for the first read() (a camera's frames are now anyway)
+        if not pace_fps:
+            self._go.set()
         self.status = "ok" if first is not None else "connecting"
         self.reconnects = 0
         self._thread = threading.Thread(target=self._run, args=(first,), name="frame-reader", daemon=True)
@@ -179,6 +266,12 @@ class LatestFrameReader:
     @property
     def dropped(self) -> int:
         return max(self._read - self._delivered, 0)
+
+    @property
+    def skipped(self) -> int:
+        """Frames of a paced file lost to damage."""
+        frames = self._frames
+        return self._skipped_before + (frames.skipped if frames is not None else 0)
 
     @property
     def ended(self) -> bool:
@@ -190,6 +283,7 @@ class LatestFrameReader:
             self._cond.notify_all()
 
     def _run(self, cap: cv2.VideoCapture | None) -> None:
+        self._go.wait()
         delay = BACKOFF_START_S
         index = 0
         started = time.monotonic()
@@ -217,14 +311,24 @@ class LatestFrameReader:
             delay = BACKOFF_START_S
             self._set_status("ok")
             file_start = time.monotonic()
-            file_index = 0
+            play_start = index  # a file's frame indices carry on over --loop plays
+            if self._pace:
+                if self._frames is not None:
+                    self._skipped_before += self._frames.skipped
+                self._frames = FileFrames(cap, self.name, self._pace, warn=self._frames is None)
             while not self._stop.is_set():
-                try:
-                    ok, image = cap.read()
-                except cv2.error:
-                    ok, image = False, None
-                if not ok or image is None or image.size == 0:
-                    break
+                if self._frames is not None:
+                    got = self._frames.read()
+                    if got is None:
+                        break
+                    file_index, image = got
+                else:
+                    try:
+                        ok, image = cap.read()
+                    except cv2.error:
+                        ok, image = False, None
+                    if not ok or image is None or image.size == 0:
+                        break
                 too_large = frame_too_large(image.shape[1], image.shape[0])
                 if too_large:  # treated as a failed source: reopened with backoff
                     log.error("%s: %s; not used", self.name, too_large)
@@ -234,9 +338,9 @@ class LatestFrameReader:
                     if wait > 0:
                         self._stop.wait(wait)
                     t = file_index / self._pace
+                    index = play_start + file_index
                 else:
                     t = time.monotonic() - started
-                file_index += 1
                 with self._cond:
                     self._frame = Frame(index, t, image)
                     self._read += 1
@@ -256,6 +360,7 @@ class LatestFrameReader:
 
     def read(self, timeout: float | None = 1.0) -> Frame | None:
         """The newest frame not yet returned; None on timeout or when a file has ended."""
+        self._go.set()  # a paced file's clock starts now
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
@@ -273,6 +378,7 @@ class LatestFrameReader:
 
     def close(self) -> None:
         self._stop.set()
+        self._go.set()
         with self._cond:
             self._cond.notify_all()
         self._thread.join(timeout=5)

@@ -9,7 +9,6 @@ and takes encodings back a frame or more later (`recognizer.Recognizer`).
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import multiprocessing
 import os
@@ -20,13 +19,12 @@ import time
 
 import numpy as np
 
-from .batch import EngineSettings
+# EncoderError and the pipe's wire format live in batch.py: the photo encoding pool uses them too
+from .batch import PEER_GONE, EncoderError, EngineSettings
+from .batch import recv_arrays as _recv_arrays
+from .batch import send_arrays as _send_arrays
 
 log = logging.getLogger(__name__)
-
-
-class EncoderError(RuntimeError):
-    """The encoder process could not start; str() is one line."""
 
 
 ENCODER_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds before restarting a dead encoder process, doubling
@@ -224,35 +222,16 @@ class EncoderProcess:
             self._worker = None
 
 
-def _send_arrays(conn, ids: list[int], arrays: list[np.ndarray]) -> None:
-    """One message: a JSON header (ids, dtypes, shapes), then each array's raw bytes."""
-    arrays = [np.ascontiguousarray(a) for a in arrays]
-    header = {"ids": ids, "arrays": [[a.dtype.str, list(a.shape)] for a in arrays]}
-    conn.send_bytes(json.dumps(header).encode())
-    for a in arrays:
-        conn.send_bytes(a.reshape(-1).data)  # 1-D: send_bytes sizes a view by its first axis
-
-
-def _recv_arrays(conn) -> tuple[list[int], list[np.ndarray]]:
-    header = json.loads(conn.recv_bytes())
-    arrays = [
-        # bytearray: writable arrays without another copy
-        np.frombuffer(bytearray(conn.recv_bytes()), dtype=np.dtype(dtype)).reshape(shape)
-        for dtype, shape in header["arrays"]
-    ]
-    return header["ids"], arrays
-
-
 def _encoder_main(settings: EngineSettings, requests, results) -> None:
     # Ctrl-C reaches the whole process group: the parent shuts this worker down in order
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     engine = settings.build().load()
-    _send_arrays(results, [], [])  # ready: the parent starts its loop only now
-    while True:
-        try:
+    try:
+        _send_arrays(results, [], [])  # ready: the parent starts its loop only now
+        while True:
             ids, chips = _recv_arrays(requests)
-        except EOFError:  # the parent is gone
-            return
-        if not ids:
-            return
-        _send_arrays(results, ids, [engine.encode_chips(chips)])
+            if not ids:
+                return
+            _send_arrays(results, ids, [engine.encode_chips(chips)])
+    except PEER_GONE:  # the parent is gone (kill -9): end quietly, no BrokenPipe traceback
+        return

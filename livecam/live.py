@@ -270,7 +270,38 @@ class Window:
         cv2.destroyWindow(WINDOW)
 
 
-def frame_sinks(outputs: Outputs, fps: float, live: bool = True) -> list[FrameSink]:
+class WhyLog:
+    """--debug without a window: the `d` key's line (overlay.why_line) for each face shown without a
+    name, logged once per track and reason, with the threshold it was measured against."""
+
+    needs_drawing = False
+
+    def __init__(self, threshold: Callable[[], float]) -> None:
+        self._threshold = threshold  # the matcher's: a hot reload may bring another matcher
+        self._said: dict[int, set[str]] = {}  # track -> reasons already logged
+
+    def show(self, result: FrameResult, drawn: np.ndarray | None) -> None:
+        said: dict[int, set[str]] = {}
+        for face in result.faces:
+            reasons = said[face.track] = self._said.get(face.track, set())
+            # "not encoded yet" has no nearest person to report, and every new face passes through it
+            if face.nearest is None or face.reason is None or face.reason in reasons:
+                continue
+            reasons.add(face.reason)
+            why = overlay.why_line(face)
+            log.info("track %d shows no name: %s (threshold %.2f)", face.track, why, self._threshold())
+        self._said = said  # a track that has ended never comes back: forget it
+
+    def idle(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def frame_sinks(
+    outputs: Outputs, fps: float, live: bool = True, threshold: Callable[[], float] | None = None
+) -> list[FrameSink]:
     sinks: list[FrameSink] = []
     if outputs.log_json:
         sinks.append(JsonLog(outputs.log_json))
@@ -278,6 +309,8 @@ def frame_sinks(outputs: Outputs, fps: float, live: bool = True) -> list[FrameSi
         sinks.append(Recording(outputs.record, fps))
     if outputs.window:
         sinks.append(Window(outputs, pace=not live))
+    elif outputs.debug and threshold is not None:
+        sinks.append(WhyLog(threshold))
     return sinks
 
 
@@ -301,12 +334,14 @@ class Summary:
     encodings: int
     detect_round_ms: float = 0.0
     peak_rss_mb: float = 0.0
+    damaged: int = 0  # frames of a file skipped because they could not be decoded
 
     def lines(self) -> list[str]:
         stages = "  ".join(f"{k} {v:.1f} ms" for k, v in self.stage_ms.items())
         return [
             f"{self.frames} frames in {self.seconds:.1f} s: {self.fps:.1f} fps"
-            + (f", {self.dropped} frames dropped (live)" if self.dropped else ""),
+            + (f", {self.dropped} frames dropped (live)" if self.dropped else "")
+            + (f", {self.damaged} damaged frames skipped" if self.damaged else ""),
             f"per frame: {stages}; {self.encodings} encodings; peak RSS {self.peak_rss_mb:.0f} MB",
         ]
 
@@ -332,7 +367,7 @@ def run_loop(
     started = time.perf_counter()
     frames = encodings = 0
     last_t = 0.0
-    sinks = frame_sinks(outputs, source.fps, live=source.live)
+    sinks = frame_sinks(outputs, source.fps, live=source.live, threshold=lambda: recognizer.matcher.threshold)
     draw = any(sink.needs_drawing for sink in sinks)
     pool = ThreadPoolExecutor(1, thread_name_prefix="detector")
     schedule = (
@@ -397,6 +432,7 @@ def run_loop(
         encodings,
         times.mean("detect"),
         peak_rss_mb(),
+        source.skipped,
     )
 
 

@@ -14,6 +14,7 @@ environment they run with.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import logging
@@ -32,6 +33,10 @@ KEY_BYTES = 32
 
 class StateError(OSError):
     """livecam's state folder or key cannot be used; str() is one line."""
+
+
+class CameraInUse(StateError):
+    """Another running livecam holds this camera name; str() is one line."""
 
 
 def state_dir(configured: Path | None = None) -> Path:
@@ -95,3 +100,62 @@ def seal(key: bytes, *parts: bytes) -> str:
         mac.update(len(part).to_bytes(8, "big"))  # unambiguous: no two splits of the bytes give one MAC
         mac.update(part)
     return mac.hexdigest()
+
+
+class CameraLock:
+    """A camera name held by this process: an flock on `camera-<name>.lock` in the state folder.
+
+    Two runs under one name share an MQTT client id (the broker kicks each off in turn) and an
+    outbox. The kernel drops the lock when the process ends, however it ends, so a crashed run
+    never blocks the next; the file itself stays (removing it would race with a run taking it).
+    """
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self._fd: int | None = fd
+        self.path = path
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> CameraLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_camera(name: str, folder: Path | None = None) -> CameraLock:
+    """Hold camera `name` (a config.CAMERA_NAME: safe in a file name) in state folder `folder` (default:
+    state_dir()) for as long as the lock is open; CameraInUse if another process holds it."""
+    folder = state_dir(folder)
+    path = folder / f"camera-{name}.lock"
+    with contextlib.suppress(OSError):  # a folder that cannot be made is reported by the open below
+        folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    if folder.is_symlink():
+        raise StateError(f"{folder}: not a folder")
+    try:
+        # O_CLOEXEC (Python's default, explicit here): a child that outlived us must not keep the lock
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, PRIVATE_FILE)
+    except OSError as exc:
+        raise StateError(f"{path}: cannot lock the camera name there ({exc.strerror or exc})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StateError(f"{path}: not a regular file; remove it")
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise CameraInUse(
+            f"camera name {name!r} is in use by another livecam run"
+            + (f" (pid {holder})" if holder.isdigit() else "")
+            + ": give this one another name with --name or camera.name"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    # who holds it, for the message above (read by the next run only while we hold the lock)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return CameraLock(fd, path)

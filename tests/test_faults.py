@@ -299,3 +299,199 @@ def test_kill_9_of_the_encoder_during_a_live_run_recognition_comes_back(tmp_path
         reader.join(timeout=5)
     err = "".join(lines)
     assert "encoder process died (exit code -9)" in err and "Traceback" not in err, err[-2000:]
+
+
+# -- issue 18: one run per camera name; kill -9 on either side of an encoder pipe ---------------------------
+
+
+def _livecam(*argv: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "livecam", *argv]
+
+
+def _stderr_until_closed(proc, timeout: float) -> str:
+    """Everything written to the pipe until every process holding it (the killed parent's children
+    included) has exited; AssertionError if one is still alive after `timeout` seconds."""
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert not reader.is_alive(), "a child of the killed process is still running"
+    return "".join(chunks)
+
+
+def test_a_second_run_under_a_camera_name_in_use_is_refused_and_a_killed_run_never_blocks(tmp_path, data):
+    """Issue 18: vid/door.mp4 and vid2/door.mp4 both became camera `door`, shared one MQTT client id (the
+    broker kicked each off ~10 times in 17 s) and one outbox. The second run is now refused with one line,
+    exit 2, before any model loads; the lock is the kernel's, so after kill -9 of the first the next run starts."""
+    import shutil
+    import signal
+    import subprocess
+
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    for folder in ("vid", "vid2"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(clip, tmp_path / folder / "door.mp4")
+    (tmp_path / "kf").mkdir()
+    first = subprocess.Popen(
+        _livecam("run", "--camera", "vid/door.mp4", "--realtime", "--loop", "--no-window", "--known-faces", "kf"),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(first.stderr), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while not any("gallery kf" in line for line in lines):  # the models are loading: the lock is held
+            assert time.monotonic() < deadline and first.poll() is None, "".join(lines)
+            time.sleep(0.05)
+        second = subprocess.run(
+            _livecam("run", "--camera", "vid2/door.mp4", "--no-window", "--known-faces", "kf"),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 2, second.stderr
+        assert second.stderr == (
+            f"livecam: error: camera name 'door' is in use by another livecam run (pid {first.pid}):"
+            " give this one another name with --name or camera.name\n"
+        )
+        from livecam.state import CameraInUse, lock_camera, state_dir
+
+        with pytest.raises(CameraInUse):  # in this process too: the lock is the kernel's, per open file
+            lock_camera("door")
+        lock_file = state_dir() / "camera-door.lock"
+        assert lock_file.stat().st_mode & 0o777 == 0o600
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=20)
+    finally:
+        first.kill()
+        first.wait()
+    third = subprocess.run(
+        _livecam("run", "--camera", "vid2/door.mp4", "--no-window", "--known-faces", "kf", "--frames", "5"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert third.returncode == 0, third.stderr
+    from livecam.state import lock_camera
+
+    with lock_camera("door"):  # released at the end of that run
+        pass
+
+
+def test_kill_9_of_encode_leaves_its_workers_to_end_quietly(tmp_path, data):
+    """Issue 18: `encode` killed with -9 while its pool worked: each worker printed BrokenPipeError
+    tracebacks and the resource tracker warned of 6 leaked semaphores. The workers now notice the closed
+    pipe and exit without a word; there are no semaphores (plain pipes, not multiprocessing queues)."""
+    import signal
+    import subprocess
+
+    photos = str(data / "identities")
+    proc = subprocess.Popen(
+        _livecam("encode", photos, photos, "--workers", "2"),  # 130 photos, streamed to stdout in input order
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().startswith('{"path"')  # the workers are encoding
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=20)
+        err = _stderr_until_closed(proc, timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert err == "", err[-3000:]
+
+
+def test_kill_9_of_an_encode_worker_ends_the_run_with_one_line(tmp_path, data):
+    """The other side: a worker killed mid-run. multiprocessing.Pool replaced it and waited for ever for the
+    batch it had taken; now the run ends with one line and exit 1, its other worker stopped."""
+    import signal
+    import subprocess
+
+    photos = str(data / "identities")
+    proc = subprocess.Popen(
+        _livecam("encode", photos, photos, "--workers", "2"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().startswith('{"path"')
+        workers = [p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        code = proc.wait(timeout=120)
+        proc.stdout.read()
+        err = _stderr_until_closed(proc, timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert code == 1 and err == "livecam: error: an encoding worker process died (exit code -9)\n", err[-3000:]
+
+
+def test_kill_9_of_a_live_run_leaves_its_encoder_process_to_end_quietly(tmp_path, data):
+    """The live encoder process, its parent killed while it loaded its models: its "ready" hit a closed pipe
+    and printed a BrokenPipeError traceback. It now ends quietly."""
+    import signal
+    import subprocess
+
+    (tmp_path / "kf").mkdir()
+    proc = subprocess.Popen(
+        _livecam("run", "--camera", str(data / "videos" / "short_hamilton_clip.mp4"))
+        + ["--realtime", "--loop", "--no-window", "--known-faces", "kf"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def loading() -> bool:
+        """The encoder process is running livecam's code (dlib imported), not yet ready. Before that it is
+        still in multiprocessing's own start-up, which prints a traceback of its own if its parent dies."""
+        for pid in _children(proc.pid):
+            try:
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return "_dlib_pybind11" in Path(f"/proc/{pid}/maps").read_text()
+            except OSError:
+                pass
+        return False
+
+    try:
+        deadline = time.monotonic() + 60
+        while not loading():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)  # the encoder process is loading its models
+        proc.wait(timeout=20)
+        err = _stderr_until_closed(proc, timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "Traceback" not in err and "Error" not in err and "leaked" not in err, err[-3000:]
+
+
+def test_a_model_the_encode_pool_cannot_load_is_one_line_exit_2(tmp_path, data, capsys):
+    """With the pool, each worker printed the ModelLoadError traceback and multiprocessing.Pool started
+    new workers for ever; the parent now says it once, as `encode --workers 1` does."""
+    from livecam.faces import MODEL_FILES
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in MODEL_FILES.values():  # models that exist but are junk
+        (models / name).write_bytes(b"not a model")
+    (tmp_path / "config.yaml").write_text(f"models_dir: {models}\n")
+    photos = str(data / "identities")
+    assert main(["--config", str(tmp_path / "config.yaml"), "encode", photos, "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("livecam: error: ") and "cannot load" in err and err.count("\n") == 1, err

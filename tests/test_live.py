@@ -397,6 +397,9 @@ def test_realtime_run_names_with_the_encoder_process(tmp_path, data, lin_gallery
     records = read_log(log)
     frames = [r["frame"] for r in records]
     assert frames == sorted(set(frames)) and frames[-1] >= 250  # paced, newest frames only, to the end
+    # the clock starts at the loop's first read, once the models and the encoder process are ready (issue 18:
+    # it started at open, and the first 95-122 frames went by while the models loaded)
+    assert frames[0] <= 2, frames[:5]
     names = {f["name"] for r in records for f in r["faces"]}
     assert "Lin_Manuel_Miranda" in names and names <= {"Lin_Manuel_Miranda", "unknown", None}
 
@@ -547,3 +550,25 @@ def test_a_crowd_is_capped_to_the_largest_faces_and_each_gets_its_turn(tmp_path,
     assert len(first_row) >= 5  # the nearest (largest) faces are among those tracked
     decided_by = [r["frame"] for r in records if r["faces"] and all(f["name"] is not None for f in r["faces"])]
     assert decided_by and decided_by[0] <= 16, decided_by[:3]
+
+
+def test_debug_without_a_window_logs_why_each_face_is_not_named_once_per_track_and_reason(
+    tmp_path, data, lin_gallery, capsys
+):
+    """Issue 18: headless, a face just over the threshold was a plain box and --debug said nothing. Now each
+    unnamed face's `d`-key line (overlay.why_line) goes to the log once per track and reason, with the threshold."""
+    import re
+
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    argv = ["run", "--camera", str(clip), "--known-faces", str(lin_gallery), "--no-window"]
+    assert main([*argv, "--debug"]) == 0
+    err = capsys.readouterr().err
+    why = re.compile(r"track (\d+) shows no name: ([a-z ]+): (\S+) (\d\.\d\d) \(threshold 0\.45\)$")
+    said = [m.groups() for line in err.splitlines() if (m := why.search(line))]
+    assert said, err
+    # Lin seen just over the threshold, and said so
+    assert any(r == "too far" and who == "Lin_Manuel_Miranda" and 0.45 < float(d) < 0.5 for _, r, who, d in said), said
+    pairs = [(track, reason) for track, reason, _, _ in said]
+    assert len(pairs) == len(set(pairs))  # at most once per track per reason
+    assert main(argv) == 0
+    assert "shows no name" not in capsys.readouterr().err  # only with --debug

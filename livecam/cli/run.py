@@ -13,6 +13,7 @@ from ..live import Outputs, run_loop, suggest_settings
 from ..names import camera_name_for
 from ..redact import redact_url
 from ..reload import GalleryWatcher, listing
+from ..state import StateError, lock_camera
 from ..stopping import StopRequest
 from ..storage import check_output_dir, check_output_file, ensure_private_dir
 from ..systemd import Notifier
@@ -51,6 +52,15 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam run ...)")
     _check_run_outputs(args, cfg)
     cfg = override(cfg, known_faces=_known_faces(cfg, args))  # a missing gallery too: before the camera opens
+    try:  # one run per camera name (its MQTT client id and outbox), taken before anything loads
+        lock = lock_camera(camera, cfg.state_dir)
+    except StateError as exc:
+        raise UsageError(str(exc)) from None
+    with lock:
+        return _run(args, cfg, camera, window)
+
+
+def _run(args: argparse.Namespace, cfg: Config, camera: str, window: bool) -> int:
     baseline = listing(cfg.known_faces)  # before the gallery loads: a photo added meanwhile is a change
     source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
     outputs = Outputs(
