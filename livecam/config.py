@@ -8,10 +8,12 @@ default.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import re
 import types
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,12 +291,39 @@ def _check_relations(cfg: Config, where: str) -> Config:
         raise ConfigError(f"{where}: mqtt.tls.cert and mqtt.tls.key go together (a client certificate and its key)")
     if mqtt.password_file is not None and mqtt.username is None:
         raise ConfigError(f"{where}: mqtt.password_file needs mqtt.username (MQTT sends no password without a user)")
+    if mqtt.host is not None and (problem := _mqtt_host_problem(mqtt.host)):
+        raise ConfigError(f"{where}: mqtt.host {problem}")
     instant, threshold = resolved(cfg).voting.instant_distance, resolved(cfg).matching.threshold
     if instant is not None and threshold is not None and instant > threshold:
         raise ConfigError(
             f"{where}: voting.instant_distance ({instant}) must not exceed matching.threshold ({threshold})"
         )
     return cfg
+
+
+def _mqtt_host_problem(host: str) -> str | None:
+    """What is wrong with `host` as a broker's host name or address (None: nothing). A URL or host:port
+    is refused, saying what to write: the port and TLS each have one key of their own, never two."""
+    if "://" in host or re.fullmatch(r"[^:/\s]+:\d*", host):
+        parts = urllib.parse.urlsplit(host if "://" in host else f"mqtt://{host}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        tls = parts.scheme in ("mqtts", "ssl", "tls", "wss")
+        port = port or (8883 if tls else None)  # MQTT over TLS's usual port; plain MQTT's is the default
+        write = f"host: {parts.hostname or '...'}" + (f" and port: {port}" if port else "")
+        write += " and tls: {enabled: true}" if tls else ""
+        # the value itself is not repeated: a URL may hold a password
+        return f"must be a host name or address, not a URL or host:port: write {write}"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"must be a host name or address, got {_show(host)}"
+    elif not re.fullmatch(r"[A-Za-z0-9_.-]+", host):
+        return f"must be a host name or address, got {_show(host)}"
+    return None
 
 
 def resolved(cfg: Config) -> Config:

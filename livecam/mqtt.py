@@ -7,32 +7,44 @@ The topics are a contract other tools read (README, "MQTT and Home Assistant");
     <p>/<cam>/event              each door event as JSON, QoS 1, not retained, in order
     <p>/<cam>/person             the name last recognized, or none (retained)
     <p>/<cam>/person/attributes  distance, time, liveness, track of that event (retained JSON)
-    <p>/<cam>/snapshot           the JPEG of the last event's face (retained)
+    <p>/<cam>/snapshot           the JPEG of the last event's face (retained; emptied when there is none)
     <p>/<cam>/present/<person>   ON while that enrolled person is at the door, else OFF (retained)
 
 and Home Assistant's discovery configs under `mqtt.discovery_prefix`.
 
-The frame loop never waits for the network: `handle()` puts the event in the
-on-disk outbox (outbox.py) and wakes the sender thread, which publishes one
-event at a time and removes it only when the broker has acknowledged it. paho's
-own thread connects, reconnects with backoff, and re-sends an event that was in
-flight when the connection dropped, so an event is sent once per connection
-loss at most, never skipped.
+The frame loop never waits for the network or the disk: `handle()` hands the
+event to the outbox (outbox.py) in memory and wakes the sender thread, which
+stores it in the outbox's file, publishes one event at a time and removes it
+only when the broker has acknowledged it. paho's own thread connects,
+reconnects with backoff, and re-sends an event that was in flight when the
+connection dropped, so an event is sent once per connection loss at most, never
+skipped.
+
+MQTT 5, for one thing 3.1.1 lacks: the CONNECT's Maximum Packet Size, so the
+broker drops a message too big for livecam instead of sending it (a retained
+150 MB `homeassistant/status` was read into memory whole at every connect).
+
+A face is biometric data: the snapshot topic holds only a face this run holds,
+no older than the crops' retention (`door.unknown_keep_days`), a stranger's
+only when strangers' crops are kept at all (`door.unknown_dir`), and is emptied
+otherwise (at start, when the crop is purged, when it ages out).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import math
 import re
+import sqlite3
 import ssl
 import threading
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +52,7 @@ import cv2
 
 from . import __version__
 from .events import Event, EventHandler
-from .outbox import Outbox
+from .outbox import Outbox, OutboxBusy
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +60,10 @@ SNAPSHOT_QUALITY = 90
 CLOSE_GRACE = 3.0  # seconds a clean exit gives waiting events and the "offline" message
 RECONNECT_MIN, RECONNECT_MAX = 1, 30  # seconds between attempts to reach the broker (doubling)
 NONE = "none"  # the person sensor's state when nobody was recognized lately
+# Everything livecam reads is small: "online" from Home Assistant, our own discovery configs (~1 KB).
+# The broker drops a bigger message for livecam rather than send it (MQTT 5's Maximum Packet Size).
+MAX_INCOMING_BYTES = 64 * 1024
+REPUBLISH_SECONDS = 5.0  # Home Assistant's "online" gets the configs and state again at most this often
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ class MqttSettings:
     tls_key: Path | None = None
     person_reset_seconds: float = 60.0
     snapshots: bool = True
+    snapshot_keep_seconds: float | None = None  # a face is not kept on the broker longer (crops' retention)
+    stranger_snapshots: bool = True  # a stranger's face too (off when no strangers' crops are kept)
     keepalive: int = 30
 
 
@@ -179,6 +197,15 @@ def event_payload(event: Event) -> bytes:
     return json.dumps(record, ensure_ascii=False).encode()
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The face the snapshot topic shows: its JPEG, its crop in unknown/ (a stranger's), when it was taken."""
+
+    jpeg: bytes
+    crop: Path | None
+    at: float  # monotonic
+
+
 class MqttPublisher(EventHandler):
     """An event handler that publishes the door to an MQTT broker (module docstring)."""
 
@@ -195,15 +222,19 @@ class MqttPublisher(EventHandler):
         self._acked_mids: set[int] = set()
         self._connected = threading.Event()
         self._closing = False
+        self._given_up = threading.Event()  # close() waited its grace: the sender stops whatever is left
         self._ever_connected = False
         self._problem: str | None = None  # the last connection problem logged (each is logged once)
+        self._store_problem: str | None = None  # the last outbox problem logged (idem)
         self._people: list[str] = list(people)
         self._present: frozenset[str] = frozenset()
         self._person: tuple[str, dict] = (NONE, {})
         self._person_at = 0.0  # monotonic time of the last "recognized"
-        self._snapshot: bytes | None = None
+        self._snapshot: Snapshot | None = None
         self._dirty: set[str] = set()  # state topics to publish again
         self._cleared: set[str] = set()  # discovery configs of people no longer enrolled, to empty
+        self._republish_asked = False  # Home Assistant said "online"
+        self._republished_at = -1e18  # monotonic time everything was last published
         self._inflight: tuple[int, int] | None = None  # (outbox id, MQTT message id) awaiting its PUBACK
         self._sent_presence: dict[str, str] = {}  # the sender thread's: each person's state as last published
 
@@ -223,15 +254,21 @@ class MqttPublisher(EventHandler):
         client.on_publish = self._on_publish
         self.client = client
         self._where = f"{settings.host}:{settings.port}"
-        client.connect_async(settings.host, settings.port, settings.keepalive)
+        if settings.snapshots and not (settings.tls and settings.username):
+            log.warning(
+                "mqtt: faces (mqtt.snapshots) go to the broker at %s %s: anyone who can %s sees them; set mqtt.tls"
+                " and mqtt.username, or mqtt.snapshots: false",
+                self._where,
+                "without TLS or a user name" if not settings.tls and not settings.username
+                else "without TLS" if not settings.tls else "without a user name",
+                "read the network or subscribe" if not settings.tls else "subscribe",
+            )  # fmt: skip
+        _connect_async(client, settings)
         client.loop_start()  # paho's thread: connects, reconnects, reads and writes the socket
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
         self._sender.start()
-        waiting = len(outbox)
-        if waiting:
-            log.info("mqtt: %d events from an earlier run wait in %s", waiting, outbox.path)
 
-    # -- the frame loop's side: never blocks on the network -------------------------------------
+    # -- the frame loop's side: never blocks on the network or the disk -----------------------------
     def handle(self, event: Event) -> None:
         self.outbox.put(event_payload(event))
         with self._lock:
@@ -249,11 +286,21 @@ class MqttPublisher(EventHandler):
                 self._person_at = time.monotonic()
                 self._dirty.add("person")
             if self.settings.snapshots and event.face is not None and event.face.size:
-                ok, jpeg = cv2.imencode(".jpg", event.face, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
-                if ok:
-                    self._snapshot = jpeg.tobytes()
-                    self._dirty.add("snapshot")
+                self._snapshot = self._snapshot_of(event)
+                self._dirty.add("snapshot")
         self._wake.set()
+
+    def _snapshot_of(self, event: Event) -> Snapshot | None:
+        """The event's face for the snapshot topic; None (the topic emptied) for a stranger when no
+        strangers' crops are kept: the broker must not keep what the door itself does not."""
+        stranger = event.kind == "unknown"
+        if stranger and not self.settings.stranger_snapshots:
+            return None
+        ok, jpeg = cv2.imencode(".jpg", event.face, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
+        if not ok:
+            return None
+        crop = Path(event.snapshot) if stranger and event.snapshot else None
+        return Snapshot(jpeg.tobytes(), crop, time.monotonic())
 
     def presence(self, people: frozenset[str]) -> None:
         with self._lock:
@@ -270,11 +317,13 @@ class MqttPublisher(EventHandler):
         self._wake.set()
 
     def close(self) -> None:
-        """Give waiting events and the "offline" message a moment; what is left stays in the outbox."""
+        """Publish the final state (presence OFF...), give waiting events and the "offline" message a
+        moment; what is left stays in the outbox."""
         deadline = time.monotonic() + CLOSE_GRACE
         self._closing = True
         self._wake.set()
         self._sender.join(timeout=CLOSE_GRACE)
+        self._given_up.set()
         if self._connected.is_set():
             info = self.client.publish(self.topics.available, "offline", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):  # not connected any more: the will says it
@@ -282,10 +331,10 @@ class MqttPublisher(EventHandler):
             self.client.disconnect()
         self._sender.join(timeout=1.0)
         self.client.loop_stop()
+        self.outbox.close(wait=max(0.5, deadline - time.monotonic()))  # a file locked now: a last try
         left = len(self.outbox)
         if left:
             log.warning("mqtt: %d events not delivered yet; kept in %s for the next run", left, self.outbox.path)
-        self.outbox.close()
 
     # -- paho's thread -----------------------------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -305,6 +354,7 @@ class MqttPublisher(EventHandler):
         client.publish(self.topics.available, "online", qos=1, retain=True)
         with self._lock:
             self._dirty |= {"discovery", "person", "snapshot", "presence"}
+            self._republished_at = time.monotonic()
         self._connected.set()
         self._wake.set()
 
@@ -330,9 +380,11 @@ class MqttPublisher(EventHandler):
 
     def _on_message(self, client, userdata, message) -> None:
         if message.topic == self.topics.ha_status:
-            if message.payload == b"online":  # Home Assistant (re)started: it wants the configs again
+            # Home Assistant (re)started and wants the configs again. A retained "online" is only what
+            # the broker held when livecam subscribed: everything was published at that connect anyway.
+            if message.payload == b"online" and not message.retain:
                 with self._lock:
-                    self._dirty |= {"discovery", "person", "snapshot", "presence"}
+                    self._republish_asked = True
                 self._wake.set()
             return
         # a retained presence config of ours: is its person still enrolled?
@@ -355,22 +407,90 @@ class MqttPublisher(EventHandler):
         while True:
             self._wake.wait(0.5)
             self._wake.clear()
+            busy = False
             try:
                 self._reset_person_if_due()
+                self._forget_snapshot_if_due()
+                self._republish_if_asked()
+                busy = not self._store()
                 if self._connected.is_set():
                     self._publish_state()
-                    self._drain()
+                    if not busy:
+                        self._drain()
+            except OutboxBusy:
+                busy = True
             except Exception as exc:  # noqa: BLE001 - the sender must outlive one bad moment
                 log.error("mqtt: sending failed (%s); trying again", _one_line(exc))
                 time.sleep(1.0)
-            if self._closing and (not self._connected.is_set() or self._inflight is None and not len(self.outbox)):
+            if self._closing and self._done(busy):
                 return
+
+    def _done(self, busy: bool) -> bool:
+        """Closing: the final state is out, and every event too (or cannot be: no broker, a locked file)."""
+        if self._given_up.is_set():
+            return True
+        if not self._connected.is_set():
+            # still connecting (a run of a few frames), the grace allows it: wait for the broker; refused,
+            # unreachable or lost: the outbox keeps the events, the last will says "offline"
+            return self._problem is not None
+        with self._lock:
+            if self._dirty or self._cleared:
+                return False  # published on the next turn: the run's end (presence OFF) must reach the broker
+        return busy or self._inflight is None and not len(self.outbox)
+
+    def _store(self) -> bool:
+        """Events handed over by the frame loop into the outbox's file; False while another process holds
+        it locked (they wait in memory: one warning when that starts, a line when it ends)."""
+        try:
+            self.outbox.flush()
+        except OutboxBusy as exc:
+            problem = f"is locked by another process ({exc})"
+        except (sqlite3.Error, OSError) as exc:  # a full disk...: said once, not once a turn
+            problem = f"cannot be written ({_one_line(exc)})"
+        else:
+            problem = None
+        if problem is not None:
+            self._log_store_problem(
+                f"mqtt: the outbox {self.outbox.path} {problem}; events wait in memory and go out in order once it"
+                " can be used"
+            )
+            return False
+        if self._store_problem is not None:
+            log.info("mqtt: the outbox %s can be used again; %d events wait", self.outbox.path, len(self.outbox))
+            self._store_problem = None
+        return True
+
+    def _log_store_problem(self, text: str) -> None:
+        if text != self._store_problem:
+            self._store_problem = text
+            log.warning("%s", text)
 
     def _reset_person_if_due(self) -> None:
         with self._lock:
             if self._person[0] != NONE and time.monotonic() - self._person_at >= self.settings.person_reset_seconds:
                 self._person = (NONE, {})
                 self._dirty.add("person")
+
+    def _forget_snapshot_if_due(self) -> None:
+        """The face goes when its crop does (purged, retention) or when it is older than the crops' retention."""
+        with self._lock:
+            snap, keep = self._snapshot, self.settings.snapshot_keep_seconds
+            if snap is None:
+                return
+            aged = keep is not None and time.monotonic() - snap.at >= keep
+            if aged or (snap.crop is not None and not snap.crop.exists()):
+                self._snapshot = None
+                self._dirty.add("snapshot")
+
+    def _republish_if_asked(self) -> None:
+        """Home Assistant's "online", at most once every REPUBLISH_SECONDS: a flood of them (a loop of
+        automations, a hostile client) must not make livecam send its whole state, JPEG included, each time."""
+        with self._lock:
+            now = time.monotonic()
+            if self._republish_asked and now - self._republished_at >= REPUBLISH_SECONDS:
+                self._republish_asked = False
+                self._republished_at = now
+                self._dirty |= {"discovery", "person", "snapshot", "presence"}
 
     def _publish_state(self) -> None:
         with self._lock:
@@ -382,6 +502,8 @@ class MqttPublisher(EventHandler):
         if "discovery" in dirty:
             for topic, config in self.topics.device_configs().items():
                 publish(topic, json.dumps(config), qos=1, retain=True)
+            if not self.settings.snapshots:  # no Snapshot entity: an earlier run's config is emptied
+                publish(self.topics.config_topic("image", "snapshot"), b"", qos=1, retain=True)
             for p in people:
                 topic, config = self.topics.presence_config(p)
                 publish(topic, json.dumps(config, ensure_ascii=False), qos=1, retain=True)
@@ -391,8 +513,10 @@ class MqttPublisher(EventHandler):
         if "person" in dirty:
             publish(self.topics.person, person, qos=1, retain=True)
             publish(self.topics.person_attributes, json.dumps(attributes, ensure_ascii=False), qos=1, retain=True)
-        if "snapshot" in dirty and snapshot is not None:
-            publish(self.topics.snapshot, snapshot, qos=1, retain=True)
+        if "snapshot" in dirty:
+            # no face held (snapshots off, none yet this run, aged out, purged): an empty retained
+            # message removes the one the broker keeps, whose age livecam cannot know
+            publish(self.topics.snapshot, snapshot.jpeg if snapshot else b"", qos=1, retain=True)
         if "presence" in dirty:
             if "discovery" in dirty:
                 self._sent_presence = {}  # (re)connected, or the gallery changed: every sensor again
@@ -424,49 +548,97 @@ class MqttPublisher(EventHandler):
                 self._acked_mids.discard(mid)
             if not acked:
                 return  # paho sends it again after reconnecting; we wait for that acknowledgement
-            self.outbox.remove(row)
             self._inflight = None
+            self.outbox.remove(row)  # deleted now, or once another process's lock is gone: never sent again
 
 
 def probe(settings: MqttSettings, timeout: float = 5.0) -> tuple[bool, str]:
     """Connect once, as a run would (credentials, TLS), and say how it went in one line (`livecam check`)."""
+    where = f"{settings.host}:{settings.port}"
+    with _connected_once(settings, f"{settings.client_id}-check", timeout) as (client, problem):
+        if client is None:
+            return False, problem
+    user = f" as {settings.username}" if settings.username else ""
+    return True, f"connected to {where}{user}{' with TLS' if settings.tls else ''}"
+
+
+def clear_snapshots(settings: MqttSettings, cameras: Iterable[str], timeout: float = 5.0) -> tuple[bool, str]:
+    """Empty the retained snapshot of each camera (`livecam unknown purge`): one line saying how it went."""
+    cameras = sorted(set(cameras))
+    if not cameras:
+        return True, "no camera named in the config or the audit log: no snapshot to clear"
+    with _connected_once(settings, f"{settings.client_id}-purge", timeout) as (client, problem):
+        if client is None:
+            return False, f"retained snapshots not cleared: {problem}"
+        sent = [
+            client.publish(Topics(dataclasses.replace(settings, camera=c)).snapshot, b"", qos=1, retain=True)
+            for c in cameras
+        ]
+        deadline = time.monotonic() + timeout
+        for info in sent:
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=max(0.1, deadline - time.monotonic()))
+        where = f"{settings.host}:{settings.port}"
+        if not all(info.is_published() for info in sent):
+            return False, f"retained snapshots not cleared: the broker at {where} did not answer"
+    return True, f"retained snapshots cleared on {where} for {', '.join(cameras)}"
+
+
+@contextlib.contextmanager
+def _connected_once(settings: MqttSettings, client_id: str, timeout: float):
+    """(client, "") connected as a run would (credentials, TLS), or (None, the problem in one line)."""
     result: dict[str, str] = {}
     done = threading.Event()
     where = f"{settings.host}:{settings.port}"
     try:
-        client = _new_client(settings, f"{settings.client_id}-check")
+        client = _new_client(settings, client_id)
     except MqttError as exc:
-        return False, str(exc)
+        yield None, str(exc)
+        return
+
+    def on_connect(c, userdata, flags, reason_code, properties):
+        result["rc"] = "" if not reason_code.is_failure else str(reason_code)
+        done.set()
+
+    client.on_connect = on_connect
     try:
-
-        def on_connect(c, userdata, flags, reason_code, properties):
-            result["rc"] = "" if not reason_code.is_failure else str(reason_code)
-            done.set()
-
-        client.on_connect = on_connect
-        client.connect(settings.host, settings.port, keepalive=10)
+        client.connect(settings.host, settings.port, keepalive=10, clean_start=True, properties=_connect_properties())
     except (OSError, ssl.SSLError, ValueError) as exc:
-        return False, f"cannot reach the broker at {where} ({_one_line(exc)})"
+        yield None, f"cannot reach the broker at {where} ({_one_line(exc)})"
+        return
     client.loop_start()
     try:
         if not done.wait(timeout):
-            return False, f"the broker at {where} did not answer within {timeout:.0f} s"
+            yield None, f"the broker at {where} did not answer within {timeout:.0f} s"
+        elif result["rc"]:
+            yield None, f"the broker at {where} refused livecam ({result['rc']})"
+        else:
+            yield client, ""
     finally:
         client.disconnect()
         client.loop_stop()
-    if result["rc"]:
-        return False, f"the broker at {where} refused livecam ({result['rc']})"
-    user = f" as {settings.username}" if settings.username else ""
-    return True, f"connected to {where}{user}{' with TLS' if settings.tls else ''}"
+
+
+def _connect_properties():
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    props = Properties(PacketTypes.CONNECT)
+    props.MaximumPacketSize = MAX_INCOMING_BYTES
+    return props
+
+
+def _connect_async(client, settings: MqttSettings) -> None:
+    client.connect_async(
+        settings.host, settings.port, settings.keepalive, clean_start=True, properties=_connect_properties()
+    )
 
 
 def _new_client(settings: MqttSettings, client_id: str):
     """A paho client with the settings' credentials and TLS; MqttError (one line) if TLS files cannot be loaded."""
     import paho.mqtt.client as paho
 
-    client = _client_class(paho)(
-        paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311, clean_session=True
-    )
+    client = _client_class(paho)(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
     if settings.username is not None:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:

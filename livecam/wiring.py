@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import ssl
+from pathlib import Path
 
 from .actions import Action, ActionRunner
 from .batch import EngineSettings
 from .capture import FileSource, LatestFrameReader
-from .config import Config, ConfigError
+from .config import CAMERA_NAME, Config, ConfigError
 from .detection import Detector
 from .encoder import EncoderProcess
-from .events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore
+from .events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, audit_records
 from .gallery import gallery_stats, load_gallery
 from .liveness import LICENCE_NOTE
 from .models import spec_of
-from .mqtt import MqttError, MqttPublisher, MqttSettings
+from .mqtt import MqttError, MqttPublisher, MqttSettings, clear_snapshots
 from .names import camera_name_for
 from .outbox import open_outbox
 from .recognizer import LiveSettings, Recognizer
@@ -30,6 +33,7 @@ from .storage import read_regular
 from .tracking import VotingRule
 
 log = logging.getLogger(__name__)
+_warned_readable: set[Path] = set()  # password files warned about: once a run, though read twice (checked at start)
 
 
 def engine_settings(cfg: Config, flip: bool) -> EngineSettings:
@@ -138,18 +142,29 @@ def build_mqtt(cfg: Config, camera: str) -> MqttPublisher:
 
 
 def mqtt_settings(cfg: Config, camera: str) -> MqttSettings:
-    """The broker's settings, the password read from its file; ConfigError (one line) if it cannot be."""
+    """The broker's settings, the password read from its file, the TLS files checked; ConfigError (one
+    line naming the key and the file) if one cannot be used. Cheap: `run` calls it before the models load."""
     m = cfg.mqtt
     assert m.host
     password = None
     if m.password_file is not None:
         try:
             raw = read_regular(m.password_file, 4096, follow_symlinks=True)
+            mode = os.stat(m.password_file).st_mode
         except OSError as exc:
             raise ConfigError(f"mqtt.password_file: {m.password_file}: cannot read ({exc.strerror or exc})") from None
-        if os.stat(m.password_file).st_mode & 0o004:  # the service's group may read it (README: 0640)
+        if mode & 0o022:  # whoever may change it chooses the password livecam sends, and so the broker it trusts
+            who = "everyone" if mode & 0o002 else "its group"
+            raise ConfigError(
+                f"mqtt.password_file: {m.password_file} can be changed by {who} (mode {mode & 0o777:o}); chmod 640 or"
+                " 600 it"
+            )
+        if mode & 0o004 and m.password_file not in _warned_readable:  # the service's group may (README: 0640)
+            _warned_readable.add(m.password_file)
             log.warning("mqtt.password_file: %s can be read by everyone; chmod 640 or 600 it", m.password_file)
         password = raw.decode("utf-8", "replace").rstrip("\r\n")
+    _check_tls_files(cfg)
+    door = cfg.door
     return MqttSettings(
         host=m.host,
         port=m.port,
@@ -165,4 +180,54 @@ def mqtt_settings(cfg: Config, camera: str) -> MqttSettings:
         tls_key=m.tls.key,
         person_reset_seconds=m.person_reset_seconds,
         snapshots=m.snapshots,
+        # a face on the broker lives no longer than a stranger's crop on disk, and not at all for a
+        # stranger when the door keeps no crops (door.unknown_dir: null)
+        snapshot_keep_seconds=None if door.unknown_keep_days is None else door.unknown_keep_days * 86400,
+        stranger_snapshots=door.unknown_dir is not None,
     )
+
+
+def _check_tls_files(cfg: Config) -> None:
+    """mqtt.tls's files, each readable and what it should be: found at start, not after the gallery loads."""
+    tls = cfg.mqtt.tls
+    for key, path in (("ca", tls.ca), ("cert", tls.cert), ("key", tls.key)):
+        if path is not None:
+            try:
+                read_regular(path, 1 << 20, follow_symlinks=True)
+            except OSError as exc:
+                raise ConfigError(f"mqtt.tls.{key}: {path}: cannot read ({exc.strerror or exc})") from None
+    context = ssl.create_default_context()
+    if tls.ca is not None:
+        try:
+            context.load_verify_locations(cafile=str(tls.ca))
+        except (ssl.SSLError, ValueError) as exc:
+            raise ConfigError(f"mqtt.tls.ca: {tls.ca}: not a PEM CA certificate ({_first_line(exc)})") from None
+    if tls.cert is not None and tls.key is not None:
+        try:
+            context.load_cert_chain(str(tls.cert), str(tls.key))
+        except (ssl.SSLError, ValueError) as exc:
+            raise ConfigError(
+                f"mqtt.tls.cert, mqtt.tls.key: {tls.cert}, {tls.key}: not a PEM certificate and its key"
+                f" ({_first_line(exc)})"
+            ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def clear_retained_snapshots(cfg: Config) -> tuple[bool, str] | None:
+    """After `unknown purge`: empty the retained snapshot of every camera of this door on the config's
+    broker (None when there is no broker). The cameras: every name in the audit log (a run's name may
+    come from --name or its source, which the config does not hold) and camera.name."""
+    if not cfg.mqtt.host:
+        return None
+    # only names a topic can hold: the log is a file, and no `#` or `/` goes from it into a topic
+    cameras = {
+        camera
+        for record in audit_records(cfg.door.events_log)
+        if isinstance(camera := record.get("camera"), str) and re.fullmatch(CAMERA_NAME[0], camera)
+    }
+    if cfg.camera.name:
+        cameras.add(cfg.camera.name)
+    return clear_snapshots(mqtt_settings(cfg, cfg.camera.name or "door"), cameras)

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -130,3 +131,15 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def publish_elsewhere(port: int, topic: str, payload_bytes: int, retain: bool = True) -> None:
+    """Publish `payload_bytes` of junk from another process, so that the test's own memory never holds it."""
+    code = (
+        "import sys, paho.mqtt.client as paho\n"
+        "c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id='elsewhere')\n"
+        f"c.connect('127.0.0.1', {port}); c.loop_start()\n"
+        f"c.publish({topic!r}, b'x' * {payload_bytes}, qos=1, retain={retain}).wait_for_publish(60)\n"
+        "c.disconnect(); c.loop_stop()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import signal
 import sqlite3
-import stat
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
-from broker import Broker, Subscriber, free_port
+from broker import Broker, Subscriber, free_port, publish_elsewhere
 
 from livecam.events import Event
-from livecam.mqtt import MqttPublisher, MqttSettings, Topics, person_slug
+from livecam.mqtt import MqttPublisher, MqttSettings, Topics, event_payload, person_slug
 from livecam.outbox import Outbox
 
 LIVECAM = [sys.executable, "-m", "livecam"]
@@ -38,10 +39,12 @@ def settings(port: int, camera: str = "door", **kw) -> MqttSettings:
     )
 
 
-def event(n: int, kind: str = "recognized", name: str | None = "Ada", face: bool = False) -> Event:
+def event(
+    n: int, kind: str = "recognized", name: str | None = "Ada", face: bool = False, snapshot: Path | None = None
+) -> Event:
     crop = np.full((40, 30, 3), 90, np.uint8) if face else None
     return Event(kind, f"2026-11-28T10:00:{n:02d}", "cam", n, name if kind == "recognized" else None, 0.3, 0.1,
-                 frame=n, camera="door", face=crop)  # fmt: skip
+                 frame=n, camera="door", face=crop, snapshot=None if snapshot is None else str(snapshot))  # fmt: skip
 
 
 @pytest.fixture
@@ -210,42 +213,6 @@ def test_outbox_survives_a_restart_of_livecam(tmp_path):
         sub.close()
     finally:
         b.stop()
-
-
-def test_outbox_is_bounded_private_and_drops_rows_it_did_not_write(tmp_path, caplog):
-    path = tmp_path / "state" / "outbox.sqlite"
-    path.parent.mkdir(mode=0o700)
-    box = Outbox(path, 3)
-    for n in range(5):
-        box.put(f"e{n}".encode())
-    assert len(box) == 3 and box.dropped == 2
-    assert box.first().payload == b"e2"  # the oldest were dropped
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    box.close()
-    # a forged "recognized" event written into the file by someone else is never sent
-    db = sqlite3.connect(path)
-    db.execute("INSERT INTO outbox (payload, mac) VALUES (?, ?)", (b'{"kind": "recognized", "name": "Eve"}', "0" * 64))
-    db.execute("UPDATE outbox SET payload = ? WHERE payload = ?", (b"e9", b"e3"))  # edited
-    db.commit()
-    db.close()
-    box = Outbox(path, 3)
-    seen = []
-    while (m := box.first()) is not None:
-        seen.append(m.payload)
-        box.remove(m.id)
-    assert seen == [b"e2", b"e4"]
-    assert "not one livecam wrote" in caplog.text
-    box.close()
-    # not a database: kept aside, an empty outbox instead; a symlink: refused
-    path.write_bytes(b"garbage" * 100)
-    box = Outbox(path, 3)
-    assert len(box) == 0 and list(path.parent.glob("outbox.sqlite.damaged-*"))
-    box.close()
-    link = tmp_path / "state" / "link.sqlite"
-    link.symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(OSError, match="symbolic link"):
-        Outbox(link, 3)
-    assert not (tmp_path / "elsewhere").exists()
 
 
 # -- the last will, credentials, TLS -------------------------------------------------------------------
@@ -445,12 +412,19 @@ def test_mqtt_config_errors_are_one_line(tmp_path):
         "mqtt:\n  host: h\n  tls:\n    cert: c.pem\n": "mqtt.tls.cert and mqtt.tls.key",
         "camera:\n  name: 'front door'\n": "camera.name",
         "mqtt:\n  host: h\n  port: 70000\n": "mqtt.port",
+        # a URL became mqtt://127.0.0.1:1883:1883; host:port likewise: the port has a key of its own
+        "mqtt:\n  host: 'mqtt://127.0.0.1:1883'\n": "mqtt.host must be a host name or address, not a URL or"
+        " host:port: write host: 127.0.0.1 and port: 1883",
+        "mqtt:\n  host: 'mqtts://u:secret@broker.lan'\n": "write host: broker.lan and port: 8883 and tls: {enabled:",
+        "mqtt:\n  host: '127.0.0.1:1883'\n": "write host: 127.0.0.1 and port: 1883",
+        "mqtt:\n  host: 'broker lan'\n": "mqtt.host must be a host name or address",
     }
     for text, says in cases.items():
         config = tmp_path / "config.yaml"
         config.write_text(text)
         proc = subprocess.run([*LIVECAM, "--config", str(config), "check"], capture_output=True, text=True)
         assert proc.returncode == 2 and says in proc.stderr and proc.stderr.count("\n") == 1, (text, proc.stderr)
+        assert "secret" not in proc.stderr
     assert main(["run", "--camera", "x.mp4", "--name", "a/b", "--no-window"]) == 2
 
 
@@ -514,3 +488,279 @@ def test_password_file_is_read_stripped_and_a_world_readable_one_is_warned_about
     secret.unlink()
     with pytest.raises(ConfigError, match="mqtt.password_file: .*cannot read"):
         mqtt_settings(cfg, "door")
+
+
+# -- issue 18: nothing around the frame loop may stall it, lose an event or leak a face ---------------
+
+
+def hold_lock(path: Path) -> sqlite3.Connection:
+    """Another process's lock on the outbox (a backup, `sqlite3` at a shell)."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    return other
+
+
+def test_an_outbox_locked_at_start_is_not_damaged_and_its_events_are_sent(tmp_path, broker):
+    """Locked for 8 s at start, the outbox was moved aside as "damaged": its 2 events never went."""
+    box = Outbox(tmp_path / "outbox.sqlite", 1000)
+    box.put(event_payload(event(1)))
+    box.put(event_payload(event(2)))
+    box.close()
+    other = hold_lock(tmp_path / "outbox.sqlite")
+    sub = Subscriber(broker.port)
+    start = time.monotonic()
+    pub = publisher(tmp_path, broker.port)
+    assert time.monotonic() - start < 2.0  # the start never waits on the lock (SQLite's 5 s, before)
+    pub.handle(event(3))
+    time.sleep(6)  # longer than SQLite's busy timeout
+    assert tracks(sub) == []  # nothing can be sent in order while the older events are out of reach
+    other.execute("COMMIT")
+    other.close()
+    assert sub.wait_for(lambda: tracks(sub) == [1, 2, 3]), tracks(sub)
+    assert not list(tmp_path.glob("outbox.sqlite.damaged-*"))
+    pub.close()
+    sub.close()
+
+
+def test_an_outbox_locked_mid_run_never_stalls_the_loop_and_loses_no_event(tmp_path, broker, caplog):
+    """Locked during a run, put() waited 5 s per event (a 6.7 s gap in --log-json, the watchdog's pings
+    stopped) and then dropped it ("event not handled (database is locked)")."""
+    caplog.set_level(logging.INFO)
+    sub = Subscriber(broker.port)
+    pub = publisher(tmp_path, broker.port)
+    pub.handle(event(1))
+    assert sub.wait_for(lambda: tracks(sub) == [1])
+    other = hold_lock(tmp_path / "outbox.sqlite")
+    start = time.monotonic()
+    for n in range(2, 7):
+        pub.handle(event(n))
+    assert time.monotonic() - start < 2.0  # 25 s before
+    time.sleep(2)
+    other.execute("COMMIT")
+    other.close()
+    assert sub.wait_for(lambda: tracks(sub) == [1, 2, 3, 4, 5, 6]), tracks(sub)
+    assert caplog.text.count("is locked by another process") == 1  # one warning, not one per try
+    assert "can be used again" in caplog.text
+    pub.close()
+    sub.close()
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_a_huge_retained_homeassistant_status_is_never_read(tmp_path, broker):
+    """A retained 150 MB homeassistant/status took RSS from 164 to 599 MB and fps from 257 to 101: the
+    broker now drops it for livecam (MQTT 5's Maximum Packet Size), so it is never even buffered."""
+    publish_elsewhere(broker.port, "homeassistant/status", 64 << 20)
+    sub = Subscriber(broker.port, topics=["livecam/#"])
+    base, peak, done = rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        pub = publisher(tmp_path, broker.port)
+        assert sub.wait_for(lambda: sub.last("livecam/door/available") == b"online")
+        time.sleep(3)  # the broker sends retained messages right after the subscription
+        pub.handle(event(1))
+        assert sub.wait_for(lambda: tracks(sub) == [1])  # still connected, still working
+    finally:
+        done.set()
+        sampler.join()
+    assert peak[0] - base < 24 << 20, f"RSS grew by {(peak[0] - base) >> 20} MB"
+    pub.close()
+    sub.close()
+
+
+def test_a_flood_of_online_gets_the_state_again_at_most_every_few_seconds(tmp_path, broker):
+    """198 republications of everything, JPEG included, in 20 s of "online" messages."""
+    pub = publisher(tmp_path, broker.port)
+    pub.handle(event(1, face=True))
+    sub = Subscriber(broker.port, topics=["livecam/door/snapshot"])
+    assert sub.wait_for(lambda: (sub.last("livecam/door/snapshot") or b"")[:2] == b"\xff\xd8")
+    before = len(sub.on("livecam/door/snapshot"))
+    flood = Subscriber(broker.port, client_id="flood", topics=["nothing/here"])
+    for _ in range(200):
+        flood.client.publish("homeassistant/status", "online")
+        time.sleep(0.01)
+    time.sleep(8)
+    again = len(sub.on("livecam/door/snapshot")) - before
+    assert 1 <= again <= 3, again  # Home Assistant still gets its state, once every 5 s at most
+    pub.close()
+    flood.close()
+    sub.close()
+
+
+def retained(port: int, prefix: str = "") -> dict[str, bytes]:
+    late = Subscriber(port, client_id="late-reader")
+    got = {m.topic: m.payload for m in late.messages if m.retain and m.topic.startswith(prefix)}
+    late.close()
+    return got
+
+
+def test_snapshots_turned_off_empty_the_retained_face_and_its_entity(tmp_path, broker):
+    pub = publisher(tmp_path, broker.port)
+    pub.handle(event(1, face=True))
+    pub.close()
+    assert retained(broker.port)["livecam/door/snapshot"][:2] == b"\xff\xd8"
+    pub = publisher(tmp_path, broker.port, snapshots=False)  # the next run, mqtt.snapshots: false
+    pub.handle(event(2, face=True))
+    pub.close()
+    left = retained(broker.port)
+    assert "livecam/door/snapshot" not in left and "homeassistant/image/livecam_door/snapshot/config" not in left
+    assert left["livecam/door/person"] == b"Ada"  # the rest is as before
+
+
+def test_no_strangers_face_is_published_when_the_door_keeps_no_crops(tmp_path, broker):
+    """door.unknown_dir: null ("keep no crops") still sent a stranger's face, retained."""
+    from livecam.config import parse_config
+    from livecam.wiring import mqtt_settings
+
+    assert (
+        mqtt_settings(parse_config({"door": {"unknown_dir": None}, "mqtt": {"host": "h"}}), "d").stranger_snapshots
+        is False
+    )
+    assert mqtt_settings(parse_config({"mqtt": {"host": "h"}}), "d").stranger_snapshots is True
+    sub = Subscriber(broker.port, topics=["livecam/door/snapshot"])
+    pub = publisher(tmp_path, broker.port, stranger_snapshots=False)
+    pub.handle(event(1, face=True))
+    assert sub.wait_for(lambda: (sub.last("livecam/door/snapshot") or b"")[:2] == b"\xff\xd8")
+    pub.handle(event(2, kind="unknown", face=True))
+    assert sub.wait_for(lambda: sub.last("livecam/door/snapshot") == b"")  # emptied, not the stranger
+    pub.close()
+    assert "livecam/door/snapshot" not in retained(broker.port)
+    assert all(m.payload[:2] != b"\xff\xd8" for m in sub.on("livecam/door/snapshot")[1:])
+    sub.close()
+
+
+def test_a_face_leaves_the_broker_with_its_crop_at_its_age_and_at_the_next_start(tmp_path, broker):
+    sub = Subscriber(broker.port, topics=["livecam/door/snapshot"])
+    # a stranger's face goes when its crop is deleted (unknown purge, retention by count)
+    crop = tmp_path / "crop.jpg"
+    crop.write_bytes(b"jpeg")
+    pub = publisher(tmp_path, broker.port)
+    pub.handle(event(1, kind="unknown", face=True, snapshot=crop))
+    assert sub.wait_for(lambda: (sub.last("livecam/door/snapshot") or b"")[:2] == b"\xff\xd8")
+    crop.unlink()
+    assert sub.wait_for(lambda: sub.last("livecam/door/snapshot") == b"")
+    pub.close()
+    # any face goes when it is older than the crops' retention (door.unknown_keep_days)
+    pub = publisher(tmp_path, broker.port, snapshot_keep_seconds=1.0)
+    pub.handle(event(2, face=True))
+    assert sub.wait_for(lambda: (sub.last("livecam/door/snapshot") or b"")[:2] == b"\xff\xd8")
+    assert sub.wait_for(lambda: sub.last("livecam/door/snapshot") == b"")
+    pub.close()
+    # a face an earlier run left (of an age this run cannot know) is emptied when a run starts
+    pub = publisher(tmp_path, broker.port)
+    pub.handle(event(3, face=True))
+    pub.close()
+    assert "livecam/door/snapshot" in retained(broker.port)
+    pub = publisher(tmp_path, broker.port)
+    assert sub.wait_for(lambda: sub.last("livecam/door/snapshot") == b"")
+    pub.close()
+    sub.close()
+
+
+def test_unknown_purge_empties_the_retained_snapshots_on_the_configured_broker(tmp_path, broker):
+    """The retained snapshot stayed on the broker after `unknown purge`. Cameras: every one in the
+    audit log (a --name run's too) and camera.name."""
+    unknown = tmp_path / "unknown"
+    unknown.mkdir(mode=0o700)
+    (tmp_path / "events.jsonl").write_text(
+        json.dumps({"kind": "unknown", "camera": "front-door"}) + "\n" + json.dumps({"camera": "bad/#"}) + "\n"
+    )
+    sub = Subscriber(broker.port, topics=["livecam/+/snapshot"])
+    for cam in ("front-door", "side", "other"):
+        sub.client.publish(f"livecam/{cam}/snapshot", b"\xff\xd8face", qos=1, retain=True).wait_for_publish(5)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"camera:\n  name: side\nmqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n")
+    proc = subprocess.run(
+        [*LIVECAM, "--config", str(config), "unknown", "purge", "--older-than", "30"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "retained snapshots cleared" in proc.stdout, proc.stdout + proc.stderr
+    left = retained(broker.port, "livecam/")
+    assert set(left) == {"livecam/other/snapshot"}  # a camera of another door is not this purge's
+    # no broker to be reached: the crops are purged, the face on the broker is not: said, exit 1
+    config.write_text(f"camera:\n  name: side\nmqtt:\n  host: 127.0.0.1\n  port: {free_port()}\n")
+    proc = subprocess.run(
+        [*LIVECAM, "--config", str(config), "unknown", "purge", "--older-than", "30"], capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and "retained snapshots not cleared: cannot reach" in proc.stdout, proc.stdout
+    sub.close()
+
+
+def test_snapshots_to_a_broker_without_tls_and_a_user_are_warned_about_once(tmp_path, broker, caplog):
+    caplog.set_level(logging.WARNING)
+    pub = publisher(tmp_path, broker.port)
+    pub.handle(event(1, face=True))
+    pub.close()
+    said = [r.getMessage() for r in caplog.records if "mqtt.snapshots" in r.getMessage()]
+    assert len(said) == 1 and "without TLS or a user name" in said[0], said
+    caplog.clear()
+    pub = publisher(tmp_path, broker.port, snapshots=False)
+    pub.close()
+    assert "mqtt.snapshots" not in caplog.text
+
+
+def test_the_final_presence_reaches_the_broker_when_a_run_ends_right_after_an_event(tmp_path, broker):
+    """After a run that ended by itself (end of file, --frames), present/<person> stayed ON: the run's
+    last event (a waiting unknown, decided as the run ends) was still waiting for its PUBACK when the
+    door said "nobody is here", and the sender, done with its events, quit without publishing that."""
+    pub = publisher(tmp_path, broker.port)
+    pub.enrolled(["Ada"])
+    pub.presence(frozenset({"Ada"}))
+    sub = Subscriber(broker.port, topics=["livecam/door/present/Ada", "livecam/door/event"])
+    assert sub.wait_for(lambda: sub.last("livecam/door/present/Ada") == b"ON")
+    broker.proc.send_signal(signal.SIGSTOP)  # the PUBACK of the next event is held back a moment
+    try:
+        pub.handle(event(1))
+        time.sleep(0.3)  # the sender waits for the PUBACK
+        pub.presence(frozenset())  # EventSink.close: nobody is at this door any more...
+        threading.Timer(0.3, broker.proc.send_signal, (signal.SIGCONT,)).start()
+        pub.close()  # ...and the publisher closes
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+    assert tracks(sub) == [1]
+    assert retained(broker.port)["livecam/door/present/Ada"] == b"OFF"
+    sub.close()
+
+
+def test_tls_and_password_files_are_checked_before_the_models_load(tmp_path, data):
+    """A missing tls.ca was found only after the gallery loaded, without naming the file; a password
+    file anyone in its group could change connected without a word."""
+    config = run_config(tmp_path, data, free_port())
+    base = config.read_text()
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o660)
+    cases = {
+        "  tls:\n    ca: missing-ca.crt\n": f"mqtt.tls.ca: {tmp_path / 'missing-ca.crt'}: cannot read (No such file",
+        f"  tls:\n    ca: {junk}\n": f"mqtt.tls.ca: {junk}: not a PEM CA certificate",
+        f"  tls:\n    cert: c.crt\n    key: {junk}\n": f"mqtt.tls.cert: {tmp_path / 'c.crt'}: cannot read",
+        f"  tls:\n    cert: {junk}\n    key: {junk}\n": "mqtt.tls.cert, mqtt.tls.key",
+        f"  username: door\n  password_file: {secret}\n": f"mqtt.password_file: {secret} can be changed by its group",
+    }
+    for extra, says in cases.items():
+        config.write_text(base + extra)
+        proc = subprocess.run(
+            [*LIVECAM, "--config", str(config), "run", "--camera", str(clip), "--no-window"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and says in lines[0], (extra, proc.stderr)
+        assert "Traceback" not in proc.stderr and "s3cret" not in proc.stderr
+    secret.chmod(0o602)
+    config.write_text(base + f"  username: door\n  password_file: {secret}\n")
+    proc = subprocess.run([*LIVECAM, "--config", str(config), "check"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "can be changed by everyone" in proc.stderr, proc.stderr

@@ -17,7 +17,7 @@ from ..state import StateError, lock_camera
 from ..stopping import StopRequest
 from ..storage import check_output_dir, check_output_file, ensure_private_dir
 from ..systemd import Notifier
-from ..wiring import build_door, build_recognizer, gallery_settings
+from ..wiring import build_door, build_recognizer, gallery_settings, mqtt_settings
 from .common import (
     EXIT_OK,
     UsageError,
@@ -51,6 +51,8 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     if window and not display_available()[0]:
         raise UsageError("no display found: use --no-window, or run under Xvfb (xvfb-run livecam run ...)")
     _check_run_outputs(args, cfg)
+    if cfg.mqtt.host:
+        mqtt_settings(cfg, camera)  # its password and TLS files: one line and exit 2 before any model loads
     cfg = override(cfg, known_faces=_known_faces(cfg, args))  # a missing gallery too: before the camera opens
     try:  # one run per camera name (its MQTT client id and outbox), taken before anything loads
         lock = lock_camera(camera, cfg.state_dir)

@@ -13,7 +13,7 @@ from ..enroll import check_new_name, person_folder, promote_visitor
 from ..events import UnknownStore, events_by_crop
 from ..gallery import load_gallery
 from ..storage import check_output_dir
-from ..wiring import gallery_settings
+from ..wiring import clear_retained_snapshots, gallery_settings
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -71,7 +71,10 @@ def cmd_unknown(args: argparse.Namespace, cfg: Config) -> int:
     if args.older_than is None or args.rest:
         raise UsageError("unknown purge takes --older-than DAYS")
     print(f"removed {store.purge(args.older_than)} unknown visitor photo(s)")
-    return EXIT_OK
+    cleared = clear_retained_snapshots(cfg)  # the broker's copy of a face (MQTT's retained snapshot) too
+    if cleared is not None:
+        print(cleared[1])
+    return EXIT_OK if cleared is None or cleared[0] else EXIT_FAILED
 
 
 def _row(crop: Path, event: dict) -> list[str]:
