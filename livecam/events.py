@@ -374,7 +374,6 @@ class AuditLog(EventHandler):
             self._file.close()
 
 
-MAX_AUDIT_BYTES = 512 << 20  # for readers that read the log whole; audit_records() streams it instead
 MAX_LINE_BYTES = 64 << 10  # livecam's lines are a few hundred bytes (paths and names bounded); longer ones are junk
 PRUNE_BURST_S, PRUNE_REST_S = 0.002, 0.002  # a prune works for 2 ms, then sleeps 2 ms
 PRUNE_CLOSE_GRACE = 1.0  # seconds a stopping run lets a running prune finish before abandoning it
