@@ -337,8 +337,10 @@ class LatestFrameReader:
                     wait = file_start + file_index / self._pace - time.monotonic()
                     if wait > 0:
                         self._stop.wait(wait)
-                    t = file_index / self._pace
                     index = play_start + file_index
+                    # source time carries on over --loop plays, as the index does: a time that went back
+                    # to 0 at each play held every door decision (cooldowns, waits) after the first one
+                    t = index / self._pace
                 else:
                     t = time.monotonic() - started
                 with self._cond:

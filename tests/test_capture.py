@@ -123,6 +123,33 @@ def test_a_realtime_file_s_clock_starts_at_the_first_read_not_at_open(data):
     assert first is not None and first.index <= 2 and first.t < 0.1, first and first.index
 
 
+def test_a_looped_realtime_file_s_time_carries_on_like_its_frame_index(tmp_path, data):
+    """With --realtime --loop, `t` went back to 0 at each play while the index carried on: the door's
+    cooldowns and waits, which run on source time, then held every event after the first play (a 30-minute
+    soak logged 21 events, all in the first 32 s)."""
+    from livecam.capture import open_source
+
+    clip = tmp_path / "short.mp4"
+    photo = cv2.resize(cv2.imread(str(data / "identities" / "Tony_Blair" / "1.jpg")), (160, 160))
+    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (160, 160))
+    for i in range(12):
+        out.write(np.roll(photo, i, axis=1))
+    out.release()
+    source = open_source(str(clip), realtime=True, loop=True)
+    frames = []
+    try:
+        while len(frames) < 30:  # 2.5 plays of 12 frames, about 1 s
+            frame = source.read(timeout=5)
+            assert frame is not None
+            frames.append(frame)
+    finally:
+        source.close()
+    assert max(f.index for f in frames) >= 24  # it played again
+    for f in frames:
+        assert f.t == pytest.approx(f.index / 30, abs=1e-6), (f.index, f.t)
+    assert all(b.t > a.t for a, b in zip(frames, frames[1:], strict=False))
+
+
 class EndsEarly:
     """A file that declares 100 frames but whose reads fail for good after 40 (its tail unreadable)."""
 
