@@ -403,3 +403,31 @@ def test_a_run_with_no_one_enrolled_logs_unknown_events_as_such(tmp_path, data, 
     assert lines == [
         f"livecam[short_hamilton_clip]: event: unknown (track {e['track']}, no one enrolled)" for e in events
     ]
+
+
+def test_the_sink_keeps_a_bounded_number_of_events_without_their_faces():
+    """Every event of a run was kept with its face crop: a 30-minute soak's door grew by 120 MB (issue 18)."""
+    from dataclasses import replace
+
+    from livecam.capture import Frame
+    from livecam.events import RECENT_EVENTS, EventHandler, EventSink
+    from livecam.recognizer import FrameResult
+
+    class Faces(EventHandler):
+        def __init__(self):
+            self.with_face = 0
+
+        def handle(self, event):
+            self.with_face += event.face is not None
+
+    handler = Faces()
+    sink = EventSink("cam", DoorPolicy(2, cooldown_seconds=30), [handler], camera="door")
+    image = np.zeros((4, 4, 3), np.uint8)
+    crop = np.zeros((160, 160, 3), np.uint8)
+    n = RECENT_EVENTS + 50
+    for i in range(n):  # a new person each time: each one an event
+        u = replace(update(i, f"P{i}", t=float(i)), crop=crop)
+        sink.handle(FrameResult(Frame(i, float(i), image), [], False, 0, {}, [u]))
+    assert handler.with_face == n  # the handlers still get the face
+    assert len(sink.events) == RECENT_EVENTS and all(e.face is None for e in sink.events)
+    assert sink.events[-1].name == f"P{n - 1}"
