@@ -11,6 +11,19 @@ from livecam.batch import EngineSettings
 from livecam.reload import GalleryWatcher, listing
 
 
+def _first_reload(watcher, seconds: float):
+    """The watcher's first new matcher within `seconds` (None if none came); the watcher is closed."""
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            matcher = watcher.take()
+            if matcher is not None:
+                return matcher
+            time.sleep(0.05)
+        return watcher.take()
+    finally:
+        watcher.close()
+
 def test_a_photo_added_while_the_running_gallery_loaded_is_not_missed(make_gallery, data):
     """The watcher used to take its first listing after the models and gallery had loaded: a photo added
     during those seconds was in that listing, never counted as a change, and never reached the loop."""
@@ -18,14 +31,7 @@ def test_a_photo_added_while_the_running_gallery_loaded_is_not_missed(make_galle
     baseline = listing(root)  # taken before the running gallery was loaded
     shutil.copy(photo(data, "Tony_Blair", 2), root / "Tony_Blair" / "2.jpg")  # arrives while it loads
     watcher = GalleryWatcher(root, EngineSettings(), lambda g: g.matcher(0.45, 0.04), interval=0.05, baseline=baseline)
-    try:
-        deadline = time.monotonic() + 60
-        matcher = None
-        while matcher is None and time.monotonic() < deadline:
-            matcher = watcher.take()
-            time.sleep(0.05)
-    finally:
-        watcher.close()
+    matcher = _first_reload(watcher, 60)
     assert matcher is not None and watcher.reloads == 1
 
 
@@ -42,14 +48,7 @@ def test_a_stranger_swapped_for_the_person_with_size_and_mtime_forged_reaches_th
     running = load_gallery(root, EngineSettings(), 1, engine)  # what the door started with
     assert _name_of(running.matcher(0.45, 0.04), engine, probe) == PERSON
     watcher = GalleryWatcher(root, EngineSettings(), lambda g: g.matcher(0.45, 0.04), interval=0.05, baseline=baseline)
-    try:
-        _forge_all(folder, data)
-        deadline = time.monotonic() + 30
-        matcher = None
-        while matcher is None and time.monotonic() < deadline:
-            matcher = watcher.take()
-            time.sleep(0.05)
-    finally:
-        watcher.close()
+    _forge_all(folder, data)
+    matcher = _first_reload(watcher, 30)
     assert matcher is not None, "the swap was never seen"
     assert _name_of(matcher, engine, probe) is None
