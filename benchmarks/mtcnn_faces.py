@@ -36,8 +36,12 @@ def ground_truth(root: Path) -> dict[str, list[Box]]:
     for xml in sorted((root / "groups" / "dlib_annotations").glob("*.xml")):
         for image in ET.parse(xml).getroot().iter("image"):
             boxes[image.get("file")] = [
-                Box(int(b.get("top")), int(b.get("left")) + int(b.get("width")),
-                    int(b.get("top")) + int(b.get("height")), int(b.get("left")))
+                Box(
+                    int(b.get("top")),
+                    int(b.get("left")) + int(b.get("width")),
+                    int(b.get("top")) + int(b.get("height")),
+                    int(b.get("left")),
+                )
                 for b in image.iter("box")
                 if b.get("ignore") != "1"
             ]

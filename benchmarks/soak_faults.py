@@ -192,8 +192,10 @@ def main() -> int:
         print(f"events: {len(logged)} in the audit log, {sum(received.values())} received over MQTT;")
         print(f"  lost {len(lost)}, duplicated {duplicated}")
         print(f"frame loop: {len(gaps)} watchdog gaps, longest {longest:.3f} s, {over} over 0.5 s")
-        print(f"RSS after warm-up: {after[0][1]:.0f} -> {after[-1][1]:.0f} MB ({growth:+.1f} %),"
-              f" peak {max(r for _, r in after):.0f} MB; exit code on SIGTERM: {code}")
+        print(
+            f"RSS after warm-up: {after[0][1]:.0f} -> {after[-1][1]:.0f} MB ({growth:+.1f} %),"
+            f" peak {max(r for _, r in after):.0f} MB; exit code on SIGTERM: {code}"
+        )
         size = (tmp / "events.jsonl").stat().st_size / (1 << 20)
         grown = OLD_EVENTS_MB * (1 + faults["audit log grown"])
         print(f"audit log at the end: {size:.1f} MB (grown by {grown} MB of old events, {OLD_EVENTS_MB} before start)")
@@ -204,8 +206,10 @@ def main() -> int:
         ended = datetime.now(timezone.utc)
         still_deciding = end is not None and (ended - end).total_seconds() < 180 and len(recent) >= 8
         ok = not lost and not duplicated and over == 0 and growth <= 5 and code == 0 and still_deciding
-        print("PASS" if ok else "FAIL", "(goal: no event lost or duplicated, events to the end, no loop gap over 0.5 s,"
-              " RSS +5 % at most)")
+        print(
+            "PASS" if ok else "FAIL",
+            "(goal: no event lost or duplicated, events to the end, no loop gap over 0.5 s, RSS +5 % at most)",
+        )
         return 0 if ok else 1
     finally:
         sub.close()
