@@ -1,13 +1,14 @@
 """Live-loop benchmark: `livecam run` vs face_recognition's facerec_from_webcam_faster logic.
 
-    .venv/bin/python benchmarks/bench_live.py [--data DIR]
+    .venv/bin/python benchmarks/bench_live.py [--data DIR] [--model M] [--cpu-quota 25 ...] [--no-peer]
 
 Same run, same dlib, same clips, no window:
   * a door-like clip built from LFW photos (benchmarks/door_clip.py): 8 enrolled
     people (enrolled from 5 other photos each) and 15 strangers walking up;
   * videos/short_hamilton_clip.mp4 with identities_extra/Lin_Manuel_Miranda enrolled.
 Reports offline fps, people named, strangers named, median frames from a face's
-first frame to its right name, peak RSS, and `--realtime` fps (also on one core).
+first frame to its right name, peak RSS, and `--realtime` fps (also on one core, and under each
+`--cpu-quota` share of one core: cpu_quota.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from cpu_quota import QuotaUnavailable, cpu_quota  # noqa: E402
 from door_clip import Visit, evaluate, make_clip, write_gallery  # noqa: E402
 
 LIVECAM = str(REPO / ".venv" / "bin" / "livecam")
@@ -128,7 +130,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.environ.get("LIVECAM_TEST_DATA", REPO.parent / "shared/data/faces"))
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--model", help="livecam's embedder (default: the config's)")
+    ap.add_argument("--cpu-quota", type=float, action="append", default=[], help="%% of one core (repeatable)")
+    ap.add_argument("--no-peer", action="store_true", help="livecam only")
     args = ap.parse_args()
+    model = ["--model", args.model] if args.model else []
     data = Path(args.data)
     tmp = Path(tempfile.mkdtemp(prefix="livecam-live-"))
     results: dict = {}
@@ -143,37 +149,49 @@ def main() -> int:
         )
         # warm the gallery cache so both runs measure the loop, not enrollment
         subprocess.run(
-            [LIVECAM, "-q", "identify", "--known-faces", str(gallery), str(clip.parent)],
+            [LIVECAM, "-q", "identify", *model, "--known-faces", str(gallery), str(clip.parent)],
             check=False,
             capture_output=True,
         )
 
-        peer = run_peer(clip, gallery, tmp / "peer.jsonl")
-        ours = run_livecam(clip, gallery, tmp / "ours.jsonl", [])
-        results["door"] = {
-            "peer": {**peer, **_score(visits, records(tmp / "peer.jsonl"))},
-            "livecam": {**ours, **_score(visits, records(tmp / "ours.jsonl"))},
-        }
-        rt = run_livecam(clip, gallery, tmp / "rt.jsonl", ["--realtime"])
-        rt1 = run_livecam(clip, gallery, tmp / "rt1.jsonl", ["--realtime"], prefix=["taskset", "-c", "0"])
+        ours = run_livecam(clip, gallery, tmp / "ours.jsonl", model)
+        results["door"] = {"livecam": {**ours, **_score(visits, records(tmp / "ours.jsonl"))}}
+        if not args.no_peer:
+            peer = run_peer(clip, gallery, tmp / "peer.jsonl")
+            results["door"]["peer"] = {**peer, **_score(visits, records(tmp / "peer.jsonl"))}
+        rt = run_livecam(clip, gallery, tmp / "rt.jsonl", ["--realtime", *model])
+        rt1 = run_livecam(clip, gallery, tmp / "rt1.jsonl", ["--realtime", *model], prefix=["taskset", "-c", "0"])
         results["realtime"] = {
             "two_cores_fps": rt["fps"],
             "one_core_fps": rt1["fps"],
             "frames": rt["frames"],
             "frames_one_core": rt1["frames"],
         }
+        results["quota"] = {}
+        for percent in args.cpu_quota:
+            try:
+                with cpu_quota(percent) as prefix:
+                    out = tmp / f"q{percent:g}.jsonl"
+                    q = run_livecam(clip, gallery, out, ["--realtime", *model], prefix=prefix)
+                results["quota"][f"{percent:g}"] = {**q, **_score(visits, records(out))}
+            except QuotaUnavailable as exc:
+                print(f"--cpu-quota {percent:g}: skipped: {exc}")
 
         ham = data / "videos" / "short_hamilton_clip.mp4"
         ham_gallery = tmp / "ham_faces"
         (ham_gallery / "Lin_Manuel_Miranda").mkdir(parents=True)
         for p in (data / "identities_extra" / "Lin_Manuel_Miranda").iterdir():
             shutil.copy(p, ham_gallery / "Lin_Manuel_Miranda" / p.name)
-        peer_h = run_peer(ham, ham_gallery, tmp / "peer_h.jsonl")
-        ours_h = run_livecam(ham, ham_gallery, tmp / "ours_h.jsonl", [])
+        ours_h = run_livecam(ham, ham_gallery, tmp / "ours_h.jsonl", model)
         results["hamilton"] = {
-            "peer": {**peer_h, **hamilton_truth(records(tmp / "peer_h.jsonl"), "Lin_Manuel_Miranda")},
-            "livecam": {**ours_h, **hamilton_truth(records(tmp / "ours_h.jsonl"), "Lin_Manuel_Miranda")},
+            "livecam": {**ours_h, **hamilton_truth(records(tmp / "ours_h.jsonl"), "Lin_Manuel_Miranda")}
         }
+        if not args.no_peer:
+            peer_h = run_peer(ham, ham_gallery, tmp / "peer_h.jsonl")
+            results["hamilton"]["peer"] = {
+                **peer_h,
+                **hamilton_truth(records(tmp / "peer_h.jsonl"), "Lin_Manuel_Miranda"),
+            }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _print(results)
@@ -190,19 +208,24 @@ def _score(visits: list[Visit], recs: list[dict]) -> dict:
 
 def _print(r: dict) -> None:
     d = r["door"]
-    p, o = d["peer"], d["livecam"]
+    p, o = d.get("peer"), d["livecam"]
     print(
         "\n| door clip (640x480, 30 fps) | fps offline | enrolled named | enrolled given a wrong name"
         " | strangers named | median frames to name | peak RSS MB |"
     )
     print("|---|---|---|---|---|---|---|")
-    for label, x in (("face_recognition 1.3.0 webcam_faster", p), ("livecam", o)):
+    rows = [("face_recognition 1.3.0 webcam_faster", p), ("livecam", o)]
+    rows += [(f"livecam --realtime at {pct} % of one core", x) for pct, x in r["quota"].items()]
+    for label, x in rows:
+        if x is None:
+            continue
         rss = f"{x['peak_rss_mb']:.0f}" if x.get("peak_rss_mb") else "-"
         print(
             f"| {label} | {x['fps']:.1f} | {x['enrolled_named']}/{x['enrolled']} | {x['enrolled_wrongly_named']}"
             f" | {x['strangers_named']}/{x['strangers']} | {x['median_latency_frames']} | {rss} |"
         )
-    print(f"\nthroughput ratio livecam/peer: {o['fps'] / p['fps']:.1f}x")
+    if p:
+        print(f"\nthroughput ratio livecam/peer: {o['fps'] / p['fps']:.1f}x")
     rt = r["realtime"]
     print(
         f"--realtime on the 30 fps door clip: {rt['two_cores_fps']:.1f} fps shown on 2 cores,"
@@ -214,7 +237,9 @@ def _print(r: dict) -> None:
         " | first face / first named frame | wrong names |"
     )
     print("|---|---|---|---|---|---|")
-    for label, x in (("face_recognition 1.3.0 webcam_faster", h["peer"]), ("livecam", h["livecam"])):
+    for label, x in (("face_recognition 1.3.0 webcam_faster", h.get("peer")), ("livecam", h["livecam"])):
+        if x is None:
+            continue
         print(
             f"| {label} | {x['fps']:.1f} | {x['frames_with_face']} | {x['frames_named']}"
             f" | {x['first_face']} / {x['first_named']} | {', '.join(x['wrong_names']) or '-'} |"

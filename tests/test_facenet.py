@@ -128,9 +128,24 @@ def test_run_with_a_model_that_cannot_load_is_one_line_and_exit_2(data, tmp_path
 
     clip = data / "videos" / "short_hamilton_clip.mp4"
     proc = subprocess.run(
-        [sys.executable, "-m", "livecam", "run", "--camera", str(clip), "--no-window", "--model", "fusion",
-         "--config", str(broken_facenet), "--known-faces", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "livecam",
+            "run",
+            "--camera",
+            str(clip),
+            "--no-window",
+            "--model",
+            "fusion",
+            "--config",
+            str(broken_facenet),
+            "--known-faces",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "facenet.pb" in proc.stderr and "cannot load" in proc.stderr

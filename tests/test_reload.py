@@ -24,6 +24,7 @@ def _first_reload(watcher, seconds: float):
     finally:
         watcher.close()
 
+
 def test_a_photo_added_while_the_running_gallery_loaded_is_not_missed(make_gallery, data):
     """The watcher used to take its first listing after the models and gallery had loaded: a photo added
     during those seconds was in that listing, never counted as a change, and never reached the loop."""
