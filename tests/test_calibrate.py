@@ -7,7 +7,9 @@ import pytest
 from livecam.batch import EngineSettings
 from livecam.calibrate import calibrate
 from livecam.cli import main
+from livecam.config import Config, resolved
 from livecam.gallery import load_gallery
+from livecam.models import MODELS
 
 PEOPLE = {p: [1, 2, 3, 4, 5] for p in ("George_W_Bush", "Colin_Powell", "Tony_Blair", "Hugo_Chavez", "Serena_Williams")}
 
@@ -29,11 +31,12 @@ def test_cli_calibrate_prints_and_plots(make_gallery, tmp_path, capsys):
     plot = tmp_path / "cal.png"
     assert main(["calibrate", "--known-faces", str(root), "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
+    default = MODELS[resolved(Config()).encoding.model].threshold  # the model `calibrate` ran with
     assert "closest look-alikes" in out
     if "suggested matching.threshold" in out:
-        assert float(out.split("for FAR 0.001: ")[1].split()[0]) <= 0.45 and "keep" not in out
+        assert float(out.split("for FAR 0.001: ")[1].split()[0]) <= default and "keep" not in out
     else:  # a small gallery allows looser than the default: one recommendation, to keep it, and why
-        assert "matching.threshold: keep 0.450. This gallery alone would allow" in out and "strangers" in out
+        assert f"matching.threshold: keep {default:.3f}. This gallery alone would allow" in out and "strangers" in out
         assert "suggested" not in out  # a "suggested" value beside "keep" read as a contradiction
     image = cv2.imread(str(plot))
     assert image is not None and image.shape[1] == 900

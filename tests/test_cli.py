@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from livecam.cli import main
+from livecam.config import Config, resolved
+from livecam.models import MODELS
 
 
 def run(capsys, *argv):
@@ -32,15 +34,16 @@ def test_encode_contract_in_input_order_with_errors(capsys, data, tmp_path):
     assert code == 1  # some inputs failed; the rest were still processed
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["path"] for r in records] == inputs
-    assert all(set(r) == {"path", "model", "faces", "error"} and r["model"] == "dlib" for r in records)
+    model = resolved(Config()).encoding.model  # the default: mobilefacenet where set-up installed it
+    assert all(set(r) == {"path", "model", "faces", "error"} and r["model"] == model for r in records)
     blair, broken, brick, zero, group = records
     assert blair["error"] is None and len(blair["faces"]) == 1
     face = blair["faces"][0]
     assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
-    assert len(face["encoding"]) == 128 and all(isinstance(v, float) for v in face["encoding"])
+    assert len(face["encoding"]) == MODELS[model].dimension and all(isinstance(v, float) for v in face["encoding"])
     assert broken["faces"] == [] and "broken.jpg" in broken["error"] and "\n" not in broken["error"]
     assert zero["faces"] == [] and "empty" in zero["error"]
-    assert brick == {"path": inputs[2], "model": "dlib", "faces": [], "error": None}  # no face is not an error
+    assert brick == {"path": inputs[2], "model": model, "faces": [], "error": None}  # no face is not an error
     assert len(group["faces"]) == 2
     assert "broken.jpg" in err and "Traceback" not in err
 
@@ -84,7 +87,7 @@ def test_encode_npy_and_output_file_are_private(capsys, data, tmp_path):
     )
     assert code == 0
     arr = np.load(out, allow_pickle=False)
-    assert arr.shape == (3, 128) and arr.dtype == np.float32
+    assert arr.shape == (3, MODELS[resolved(Config()).encoding.model].dimension) and arr.dtype == np.float32
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
@@ -117,7 +120,8 @@ def test_verify_same_and_different(capsys, data):
         capsys, "verify", "--json", str(ident / "Tony_Blair" / "1.jpg"), str(ident / "Tony_Blair" / "5.jpg")
     )
     same = json.loads(out)
-    assert code == 0 and same["same"] is True and same["distance"] < 0.5
+    verify = MODELS[resolved(Config()).encoding.model].verify_threshold
+    assert code == 0 and same["same"] is True and same["distance"] < verify
     code, out, _ = run(capsys, "verify", str(ident / "Tony_Blair" / "1.jpg"), str(ident / "Colin_Powell" / "1.jpg"))
     assert code == 1 and out.startswith("different people")  # exit 1: a script can branch on it
 

@@ -111,7 +111,7 @@ def test_run_writes_audit_log_and_runs_actions(tmp_path, data, make_gallery):
 def test_strangers_are_kept_once_and_can_be_promoted_and_purged(tmp_path, make_gallery, capsys, big_data):
     root = make_gallery({"Tony_Blair": [1, 2]})
     config = tmp_path / "config.yaml"
-    config.write_text(f"known_faces: {root}\n")
+    config.write_text(f"known_faces: {root}\nencoding:\n  model: dlib\n")  # the distances below are dlib's
     assert (
         main(
             [

@@ -560,7 +560,7 @@ def test_debug_without_a_window_logs_why_each_face_is_not_named_once_per_track_a
     import re
 
     clip = data / "videos" / "short_hamilton_clip.mp4"
-    argv = ["run", "--camera", str(clip), "--known-faces", str(lin_gallery), "--no-window"]
+    argv = ["run", "--camera", str(clip), "--known-faces", str(lin_gallery), "--no-window", "--model", "dlib"]
     assert main([*argv, "--debug"]) == 0
     err = capsys.readouterr().err
     why = re.compile(r"track (\d+) shows no name: ([a-z ]+): (\S+) (\d\.\d\d) \(threshold 0\.45\)$")

@@ -9,7 +9,7 @@ from conftest import photo
 from livecam.batch import EngineSettings
 from livecam.config import Config, ConfigError, parse_config, resolved
 from livecam.images import load_image
-from livecam.models import MODELS, spec_of
+from livecam.models import DEFAULT_MODEL, FALLBACK_MODEL, MODELS, spec_of
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -28,7 +28,34 @@ def test_a_null_distance_in_the_config_is_the_models_own():
         assert cfg.voting.instant_distance == spec.instant_distance
     mine = resolved(parse_config({"encoding": {"model": "facenet"}, "matching": {"threshold": 0.8}}))
     assert mine.matching.threshold == 0.8 and mine.matching.margin == MODELS["facenet"].margin
-    assert resolved(Config()).matching.threshold == MODELS["dlib"].threshold
+    assert resolved(Config()).matching.threshold == MODELS[DEFAULT_MODEL].threshold
+
+
+def test_a_null_model_is_mobilefacenet_where_it_can_run():
+    cfg = resolved(Config())
+    assert Config().encoding.model is None
+    assert cfg.encoding.model == DEFAULT_MODEL == "mobilefacenet"
+
+
+def test_without_mobilefacenets_weights_a_null_model_is_dlib_said_in_one_line(data, monkeypatch, tmp_path, capsys):
+    """A machine set up without MobileFaceNet: `encode` still works, with dlib, and says so once, no traceback."""
+    import json
+
+    import livecam.mobilefacenet
+    from livecam.cli import main
+
+    monkeypatch.setattr(livecam.mobilefacenet, "installed_weights", lambda: tmp_path / "absent.tflite")
+    assert main(["encode", str(photo(data, "Tony_Blair", 1))]) == 0
+    out, err = capsys.readouterr()
+    record = json.loads(out)
+    assert record["model"] == FALLBACK_MODEL == "dlib" and len(record["faces"][0]["encoding"]) == 128
+    said = [line for line in err.splitlines() if "mobilefacenet" in line]
+    assert len(said) == 1 and "cannot run here (its weights are not installed" in said[0] and "using dlib" in said[0]
+    assert "Traceback" not in err
+    # chosen explicitly, it is an error naming what is missing (one line, exit 2), not a silent dlib
+    assert main(["encode", "--model", "mobilefacenet", str(photo(data, "Tony_Blair", 1))]) == 2
+    err = capsys.readouterr().err
+    assert "MobileFaceNet weights not found" in err and "Traceback" not in err
 
 
 def test_an_unknown_model_is_refused():
@@ -53,7 +80,7 @@ def test_a_detector_is_a_registry_line(data, capsys):
 
     assert main(["encode", "--detector", "mtcnn", str(photo(data, "Tony_Blair", 1))]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert len(record["faces"]) == 1 and len(record["faces"][0]["encoding"]) == 128
+    assert len(record["faces"]) == 1 and len(record["faces"][0]["encoding"]) == MODELS[record["model"]].dimension
     with pytest.raises(ConfigError, match="detection.detector must be one of hog, cnn, mtcnn"):
         parse_config({"detection": {"detector": "yolo"}})
 

@@ -58,12 +58,15 @@ def test_gallery_remove_of_a_symlinked_person_never_deletes_the_target(tmp_path,
 def test_gallery_remove_purges_the_cache(tmp_path, make_gallery, capsys):
     import numpy as np
 
-    from livecam.gallery import CACHE_NAME
+    from livecam.batch import EngineSettings
+    from livecam.config import Config, resolved
+    from livecam.gallery import cache_path
 
     kf = make_gallery({"Tony_Blair": [1, 2], "George_W_Bush": [1]})
     assert run(capsys, "gallery", "list", "--known-faces", str(kf))[0] == 0
     assert run(capsys, "gallery", "remove", "Tony_Blair", "--known-faces", str(kf))[0] == 0
-    with np.load(kf / CACHE_NAME, allow_pickle=False) as npz:
+    cache = cache_path(kf, EngineSettings(model=resolved(Config()).encoding.model))  # the default model's
+    with np.load(cache, allow_pickle=False) as npz:
         assert list(npz["paths"]) == ["George_W_Bush/1.jpg"]  # Tony's encodings are gone now, not at the next load
 
 

@@ -88,7 +88,9 @@ def cmd_encode(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("encode", help="one embedding per face in each image (JSON lines; 128-d dlib, 512-d facenet)")
+    p = sub.add_parser(
+        "encode", help="one embedding per face in each image (JSON lines; dlib 128-d, facenet 512, mobilefacenet 192)"
+    )
     p.add_argument("paths", nargs="+", help="images or folders (walked in sorted order)")
     _engine_flags(p)
     p.add_argument("--format", choices=("jsonl", "npy"), default="jsonl")
