@@ -74,6 +74,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_live import LIVECAM, records, run_livecam, run_peer  # noqa: E402
+from cpu_quota import QuotaUnavailable, cpu_quota  # noqa: E402
 from door_clip import write_gallery  # noqa: E402
 from door_scenes import (  # noqa: E402
     GALLERY_N,
@@ -227,7 +228,12 @@ def run_sides(job: Job, clip: Path, gallery: Path, args: argparse.Namespace) -> 
         empty.rmdir()
     out: dict = {}
     try:
-        out["livecam"] = run_livecam(link, gallery, run_dir / "livecam.jsonl", list(args.livecam_args))
+        extra, log = list(args.livecam_args), run_dir / "livecam.jsonl"
+        if args.cpu_quota is None:
+            out["livecam"] = run_livecam(link, gallery, log, extra)
+        else:  # a small board: played at the clip's own speed in a cgroup of its own, pinned to core 0
+            with cpu_quota(args.cpu_quota, name=f"livecam-door-{os.getpid()}-{job.name}") as prefix:
+                out["livecam"] = run_livecam(link, gallery, log, ["--realtime", *extra], prefix=prefix)
     except subprocess.CalledProcessError as exc:
         raise RuntimeError(f"livecam failed ({exc.returncode}): {exc.stderr.strip()[-800:]}") from None
     out["livecam"]["records"] = records(run_dir / "livecam.jsonl")
@@ -715,6 +721,13 @@ def main() -> int:
         "--livecam-args", default="", help='extra arguments for `livecam run`, one string: --livecam-args="--flag x"'
     )
     ap.add_argument("--no-peer", action="store_true", help="livecam only (faster tuning)")
+    ap.add_argument(
+        "--cpu-quota",
+        type=float,
+        metavar="PERCENT",
+        help="play each clip with --realtime under this share of one core, pinned to core 0 (a small board;"
+        " cpu_quota.py: root and a writable cgroup); fps is then the fps shown",
+    )
     ap.add_argument("--keep", help="keep clips, truth and run outputs here (and reuse clips that are current)")
     ap.add_argument("--png", help="write a contact sheet per generated clip here (ground truth + livecam)")
     ap.add_argument("--json", help="also write all results here")
@@ -734,6 +747,15 @@ def main() -> int:
             ap.error(f"--{opt} must be outside the repository: it holds copies of the LFW photos / frames of them")
     if not Path(LIVECAM).exists():
         ap.error(f"{LIVECAM} not found: run `make setup` first")
+    if args.cpu_quota is not None:
+        if not 0 < args.cpu_quota <= 100:
+            ap.error("--cpu-quota is a share of one core: more than 0 and at most 100")
+        try:
+            with cpu_quota(args.cpu_quota, name=f"livecam-door-{os.getpid()}-probe"):
+                pass
+        except QuotaUnavailable as exc:
+            print(f"--cpu-quota {args.cpu_quota:g}: skipped: {exc}")
+            return 0
     if not args.no_peer:
         try:
             import face_recognition  # noqa: F401
@@ -765,7 +787,8 @@ def main() -> int:
         if args.verbose:
             print_failures(jobs)
         elapsed = time.time() - started
-        print(f"\n({elapsed:.0f} s; livecam fps is offline, {args.jobs} clip(s) at a time)")
+        how = "offline" if args.cpu_quota is None else f"shown, --realtime at {args.cpu_quota:g} % of one core"
+        print(f"\n({elapsed:.0f} s; livecam fps is {how}, {args.jobs} clip(s) at a time)")
         if args.json:
             report = {"livecam": version, **_json(args, summary, jobs, elapsed)}
             Path(args.json).write_text(json.dumps(report, indent=1, default=str))
