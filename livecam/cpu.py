@@ -9,23 +9,41 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
 
 
-def cpu_budget(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) -> int:
-    """CPUs this process may keep busy: the CPUs it may run on, capped by the tightest cgroup quota
-    (v2 `cpu.max`, v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`) of its cgroup and the cgroups above it,
-    rounded up. At least 1. The paths are for tests."""
+@dataclass(frozen=True)
+class CpuShare:
+    """The CPU time this process may use: `cpus` (0.25: a quarter of one core) and what limits it."""
+
+    cpus: float
+    allowed: int  # the CPUs it may run on (affinity)
+    quota: float | None  # the tightest cgroup quota, in CPUs (None: none set)
+
+    def describe(self) -> str:
+        cores = f"{self.allowed} core{'s' if self.allowed != 1 else ''}"
+        if self.quota is not None and self.quota < self.allowed:
+            return f"CPU budget {self.cpus:.2f} of a core (cgroup quota) on {cores}"
+        return f"CPU budget {cores} (affinity)"
+
+
+def cpu_share(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) -> CpuShare:
+    """The CPUs this process may run on, capped by the tightest cgroup quota (v2 `cpu.max`, v1
+    `cpu.cfs_quota_us` / `cpu.cfs_period_us`) of its cgroup and the cgroups above it. The paths are for tests."""
     root = CGROUP_ROOT if cgroup_root is None else cgroup_root
     own = PROC_CGROUP if proc_cgroup is None else proc_cgroup
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     quota = _quota(root, own)
-    if quota is not None:
-        cpus = min(cpus, math.ceil(quota))
-    return max(1, cpus)
+    return CpuShare(min(float(allowed), quota) if quota is not None else float(allowed), allowed, quota)
+
+
+def cpu_budget(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) -> int:
+    """Worker processes worth running: cpu_share rounded up, at least 1."""
+    return max(1, math.ceil(cpu_share(cgroup_root, proc_cgroup).cpus))
 
 
 def _quota(root: Path, own: Path) -> float | None:

@@ -33,6 +33,7 @@ from imutils.video import FPS
 
 from . import overlay
 from .capture import FileSource, Frame, LatestFrameReader
+from .cpu import cpu_share
 from .detection import Detector
 from .events import EventSink
 from .faces import Box
@@ -335,6 +336,7 @@ class Summary:
     detect_round_ms: float = 0.0
     peak_rss_mb: float = 0.0
     damaged: int = 0  # frames of a file skipped because they could not be decoded
+    budget: str = ""  # the CPU time the run could use, read at its end (cpu.CpuShare.describe)
 
     def lines(self) -> list[str]:
         stages = "  ".join(f"{k} {v:.1f} ms" for k, v in self.stage_ms.items())
@@ -342,7 +344,8 @@ class Summary:
             f"{self.frames} frames in {self.seconds:.1f} s: {self.fps:.1f} fps"
             + (f", {self.dropped} frames dropped (live)" if self.dropped else "")
             + (f", {self.damaged} damaged frames skipped" if self.damaged else ""),
-            f"per frame: {stages}; {self.encodings} encodings; peak RSS {self.peak_rss_mb:.0f} MB",
+            f"per frame: {stages}; {self.encodings} encodings; peak RSS {self.peak_rss_mb:.0f} MB"
+            + (f"; {self.budget}" if self.budget else ""),
         ]
 
 
@@ -433,6 +436,7 @@ def run_loop(
         times.mean("detect"),
         peak_rss_mb(),
         source.skipped,
+        cpu_share().describe(),
     )
 
 

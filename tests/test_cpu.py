@@ -75,6 +75,49 @@ def test_no_cgroup_files_at_all_means_the_affinity(tmp_path):
     assert cpu_budget(tmp_path / "root", junk) == AFFINITY
 
 
+def test_the_share_says_a_fraction_of_a_core_and_what_set_it(tmp_path):
+    """Issue 20: a quarter of one core is 0.25, not "1 CPU": the loop's budget needs the fraction."""
+    root, proc = cgroup_v2(tmp_path, {"/board": "25000 100000"}, own="/board")
+    share = cpu.cpu_share(root, proc)
+    assert share.cpus == 0.25 and share.quota == 0.25 and share.allowed == AFFINITY
+    assert share.describe() == f"CPU budget 0.25 of a core (cgroup quota) on {AFFINITY} core{'s' * (AFFINITY != 1)}"
+    assert cpu_budget(root, proc) == 1
+    (tmp_path / "none").mkdir()
+    root, proc = cgroup_v2(tmp_path / "none", {"/": "max 100000"})
+    assert cpu.cpu_share(root, proc).describe() == f"CPU budget {AFFINITY} core{'s' * (AFFINITY != 1)} (affinity)"
+
+
+def test_a_run_under_a_real_cgroup_quota_says_its_budget(data, tmp_path):
+    """`livecam run` in a real cgroup at half a core, pinned to one core (benchmarks/cpu_quota.py, as root):
+    its summary names the budget it found."""
+    import shutil
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from cpu_quota import QuotaUnavailable, cpu_quota
+
+    livecam = Path(sys.executable).parent / "livecam"
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    gallery = tmp_path / "known_faces"
+    (gallery / "Tony_Blair").mkdir(parents=True)
+    shutil.copy(data / "identities" / "Tony_Blair" / "1.jpg", gallery / "Tony_Blair")
+    try:
+        with cpu_quota(50, name=f"livecam-test-{os.getpid()}") as prefix:
+            proc = subprocess.run(
+                [*prefix, str(livecam), "run", "--camera", str(clip), "--no-window", "--frames", "20"]
+                + ["--known-faces", str(gallery)],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+                timeout=300,
+            )
+    except QuotaUnavailable as exc:
+        pytest.skip(f"no cgroup to run in: {exc}")
+    assert proc.returncode == 0, proc.stderr
+    assert "CPU budget 0.50 of a core (cgroup quota) on 1 core" in proc.stderr, proc.stderr
+
+
 def test_the_pool_is_sized_by_the_budget_and_the_inputs():
     assert default_workers(1, budget=8) == 1  # one photo: no pool
     assert default_workers(20, budget=8) == 1  # a worker's start-up would cost more than it saves
