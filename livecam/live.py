@@ -77,7 +77,7 @@ def _timed_detect(detector: Detector, gray: np.ndarray) -> tuple[list[Box], floa
 
 def file_schedule(
     source: FileSource, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
-) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None]]:
+) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None, int]]:
     """Every frame in order; detection on every `every`-th frame, computed ahead on `pool`.
 
     Frames are decoded ahead on a reader thread too (OpenCV releases the GIL while
@@ -110,7 +110,7 @@ def file_schedule(
             if future is not None:
                 detections, detect_ms = future.result()
                 times.add("detect", detect_ms)
-            yield frame, gray, detections
+            yield frame, gray, detections, frame.index
     finally:
         for f in pending:
             f.cancel()
@@ -119,8 +119,9 @@ def file_schedule(
 
 def live_schedule(
     source: LatestFrameReader, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
-) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None] | None]:
-    """Newest frames; detection whenever the detector is free. Yields None while no frame comes."""
+) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None, int] | None]:
+    """Newest frames; detection whenever the detector is free. Yields None while no frame comes, else
+    (frame, its gray copy, boxes of a detection round that has just finished or None, the frame they were found on)."""
     future: Future | None = None
     last_submitted = -(10**9)
     while True:
@@ -133,15 +134,15 @@ def live_schedule(
         start = time.perf_counter()
         gray = _gray(frame.image)
         times.add("read", (time.perf_counter() - start) * 1000)
-        detections = None
+        detections, found_on = None, frame.index
         if future is not None and future.done():
             detections, ms = future.result()
             times.add("detect", ms)
-            future = None
+            future, found_on = None, last_submitted
         if future is None and frame.index - last_submitted >= every:
             future = pool.submit(_timed_detect, detector, gray)
             last_submitted = frame.index
-        yield frame, gray, detections
+        yield frame, gray, detections, found_on
 
 
 class FrameSink(Protocol):
@@ -388,12 +389,12 @@ def run_loop(
                 if any(sink.idle() == "quit" for sink in sinks):
                     break
                 continue
-            frame, gray, detections = item
+            frame, gray, detections, found_on = item
             if watcher is not None and (matcher := watcher.take()) is not None:
                 recognizer.set_matcher(matcher)
                 if events is not None:
                     events.enrolled(matcher.names)
-            result = recognizer.step(frame, gray, detections)
+            result = recognizer.step(frame, gray, detections, found_on)
             last_t = frame.t
             if events is not None:
                 events.handle(result)

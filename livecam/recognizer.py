@@ -152,14 +152,17 @@ class Recognizer:
         for track in self.tracker.tracks:
             track.doubts += 1
 
-    def step(self, frame: Frame, gray: np.ndarray, detections: list[Box] | None) -> FrameResult:
+    def step(
+        self, frame: Frame, gray: np.ndarray, detections: list[Box] | None, found_on: int | None = None
+    ) -> FrameResult:
+        """One frame; `detections`, if any, were found on frame `found_on` (live: frames ago; default this one)."""
         ms: dict[str, float] = {}
         self._t = frame.t
         self._frame = frame.index
         t0 = time.perf_counter()
-        self._ended.extend(self.tracker.follow(gray))
+        self._ended.extend(self.tracker.follow(gray, frame.index))
         if detections is not None:
-            _, gone = self.tracker.update(detections, gray, frame.index)
+            _, gone = self.tracker.update(detections, gray, frame.index, found_on)
             self._ended.extend(gone)
         self._end_overlapping()
         t1 = time.perf_counter()

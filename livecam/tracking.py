@@ -46,6 +46,7 @@ FLOW_WIDTH = 320  # optical flow runs on a copy this wide: a face of 100+ px kee
 # and the image pyramids cost a quarter of full size at 640 px
 MAX_FLOW_SCALE = 1.06  # largest change of a box's size from one frame to the next by flow
 MAX_FLOW_JUMP = 0.25  # a flow step larger than this share of the box width in one frame is not the same face
+HISTORY_FRAMES = 64  # boxes a track remembers: a detection round may finish this many frames late (a small board)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,18 @@ class Track:
     best_area: int = 0
     blink: BlinkDetector | None = None  # liveness, watched from when the track is named
     embedding: np.ndarray | None = None  # mean of its last `window` encodings (what `pooled` matched)
+    # (frame index, box) of its recent frames: live, a detection round's boxes arrive frames after the frame
+    # they were found on, and are compared with where each track was then (Tracker.update)
+    history: deque[tuple[int, Box]] = field(default_factory=lambda: deque(maxlen=HISTORY_FRAMES))
+
+    def box_at(self, index: int) -> Box | None:
+        """Its box on frame `index` (the latest it recorded up to then); None if it began after it."""
+        for seen, box in reversed(self.history):
+            if seen <= index:
+                return box
+        if self.born > index:
+            return None
+        return self.history[0][1] if self.history else self.box  # older than it remembers: its oldest
 
     @property
     def doubt(self) -> bool:
@@ -139,6 +152,17 @@ def same_face_box(track_box: Box, detection: Box) -> bool:
         return False
     ratio = max(detection.width, 1) / max(track_box.width, 1)
     return 1 / MAX_SIZE_CHANGE <= ratio <= MAX_SIZE_CHANGE
+
+
+def _carried(detection: Box, then: Box, now: Box) -> Box:
+    """`detection`, found where a track's box was `then`, moved and scaled as the track has since (to `now`)."""
+    if then == now:
+        return detection
+    scale = max(now.width, 1) / max(then.width, 1)
+    cx = (detection.left + detection.right) / 2 + (now.left + now.right - then.left - then.right) / 2
+    cy = (detection.top + detection.bottom) / 2 + (now.top + now.bottom - then.top - then.bottom) / 2
+    half_w, half_h = detection.width * scale / 2, detection.height * scale / 2
+    return Box(round(cy - half_h), round(cx + half_w), round(cy + half_h), round(cx - half_w))
 
 
 def _corners(gray: np.ndarray, box: Box) -> np.ndarray | None:
@@ -203,8 +227,8 @@ class Tracker:
         self._prev_scene: np.ndarray | None = None
         self._ids = itertools.count(1)
 
-    def follow(self, gray: np.ndarray) -> list[Track]:
-        """Move every track with the optical flow from the previous frame to `gray`;
+    def follow(self, gray: np.ndarray, frame_index: int | None = None) -> list[Track]:
+        """Move every track with the optical flow from the previous frame to `gray` (frame `frame_index`);
         returns the tracks that ended because what is in their box changed."""
         small, scale = _flow_image(gray)
         prev, self._prev_small = self._prev_small, small
@@ -238,6 +262,8 @@ class Tracker:
             if similarity < CONTENT_DOUBT_NCC:
                 track.doubts += 1
             track.patch = patch
+            if frame_index is not None:
+                track.history.append((frame_index, track.box))
         return self.end(changed)
 
     @staticmethod
@@ -270,25 +296,35 @@ class Tracker:
         track.box = moved
         track.points = new[good].reshape(-1, 1, 2)
 
-    def update(self, detections: list[Box], gray: np.ndarray, frame_index: int) -> tuple[list[Track], list[Track]]:
+    def update(
+        self, detections: list[Box], gray: np.ndarray, frame_index: int, found_on: int | None = None
+    ) -> tuple[list[Track], list[Track]]:
         """Continue tracks with the detections that are plainly the same face; end the rest.
+
+        `detections` were found on frame `found_on` (default: this one). Live, that is frames
+        ago: each is compared with where the track was on that frame, and moved on by the
+        track's own motion since. Put where the face was, a box lags behind a walking face
+        onto whoever walks the other way (two people crossing, on a small board).
 
         Returns (tracks born now, tracks ended now). A track the detector did not
         find again ends at once: the face may have left, or turned into someone else.
         """
+        found_on = frame_index if found_on is None else found_on
+        then = [t.box_at(found_on) if found_on < frame_index else t.box for t in self.tracks]
         pairs = sorted(
-            ((iou(t.box, d), ti, di) for ti, t in enumerate(self.tracks) for di, d in enumerate(detections)),
+            ((iou(b, d), ti, di) for ti, b in enumerate(then) if b is not None for di, d in enumerate(detections)),
             reverse=True,
         )
-        used_t: set[int] = set()
+        used_t: set[int] = {ti for ti, b in enumerate(then) if b is None}  # begun since: not this round's to judge
         used_d: set[int] = set()
         for _, ti, di in pairs:
-            if ti in used_t or di in used_d or not same_face_box(self.tracks[ti].box, detections[di]):
+            box_then = then[ti]
+            if ti in used_t or di in used_d or box_then is None or not same_face_box(box_then, detections[di]):
                 continue
             used_t.add(ti)
             used_d.add(di)
             track = self.tracks[ti]
-            track.box = detections[di]
+            track.box = _carried(detections[di], box_then, track.box)
             track.last_detected = frame_index
             track.points = _corners(gray, track.box)
             track.patch = content_patch(gray, track.box)
@@ -308,12 +344,14 @@ class Tracker:
         self.end([track])
         fresh = Track(next(self._ids), track.box, frame_index, track.last_detected, points=track.points)
         fresh.patch = track.patch
+        fresh.history.extend(track.history)  # the same box: a detection found before now still compares with it
         self.tracks.append(fresh)
         return fresh
 
     def _start(self, box: Box, gray: np.ndarray, frame_index: int) -> Track:
         track = Track(next(self._ids), box, frame_index, frame_index, points=_corners(gray, box))
         track.patch = content_patch(gray, box)
+        track.history.append((frame_index, box))
         self.tracks.append(track)
         return track
 

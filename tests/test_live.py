@@ -103,9 +103,10 @@ def test_file_schedule_is_every_frame_in_order_with_detection_every_n(engine, bi
     with ThreadPoolExecutor(1) as pool:
         items = list(file_schedule(source, Detector(engine, 100), 4, pool, StageTimes()))
     source.close()
-    assert [f.index for f, _, _ in items] == list(range(200))
-    assert [f.index for f, _, d in items if d is not None] == list(range(0, 200, 4))
-    assert all(len(d) == 1 for _, _, d in items if d is not None)
+    assert [f.index for f, _, _, _ in items] == list(range(200))
+    assert [f.index for f, _, d, _ in items if d is not None] == list(range(0, 200, 4))
+    assert all(len(d) == 1 for _, _, d, _ in items if d is not None)
+    assert all(found_on == f.index for f, _, _, found_on in items)  # files: found on the frame itself
 
 
 class FakeCapture:

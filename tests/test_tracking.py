@@ -100,3 +100,41 @@ def test_flow_that_jumps_further_than_a_face_moves_ends_the_track():
     jumped = Track(2, Box(100, 180, 180, 100), 0, 0)
     Tracker._move(jumped, old, old + np.float32([30, 0]), status, 480, 640)  # 37 %: not a face moving
     assert jumped.box.area == 0 and jumped.points is None  # follow() ends a track with no box
+
+
+def _walking(tracker: Tracker, box: Box, dx: int, frames: range) -> None:
+    """A track on `box` at frames[0] that moves `dx` px a frame, as flow would have carried it."""
+    from livecam.tracking import Track
+
+    track = Track(len(tracker.tracks) + 1, box, frames[0], frames[0])
+    for i in frames:
+        moved = Box(box.top, box.right + dx * (i - frames[0]), box.bottom, box.left + dx * (i - frames[0]))
+        track.box = moved
+        track.history.append((i, moved))
+    tracker.tracks.append(track)
+
+
+def test_a_late_detection_is_compared_with_where_the_tracks_were_when_it_was_found():
+    """Live on a small board a detection round ends frames after the frame it looked at. Two people
+    cross: A walks right, B walks left. Put where A *was*, A's box (and name) would lag onto B."""
+    gray = np.random.default_rng(0).integers(0, 255, (480, 640), np.uint8)
+    tracker = Tracker()
+    _walking(tracker, Box(200, 240, 340, 100), +10, range(100, 109))  # A: left 100 at frame 100 -> 180 at 108
+    _walking(tracker, Box(200, 540, 340, 400), -10, range(100, 109))  # B: left 400 -> 320
+    a, b = tracker.tracks
+    # the round looked at frame 102: A at left 120, B at left 380 (as the detector found them, a little off)
+    found = [Box(202, 262, 342, 122), Box(198, 518, 338, 378)]
+    born, ended = tracker.update(found, gray, 108, found_on=102)
+    assert born == [] and ended == [] and tracker.tracks == [a, b]
+    assert a.box == Box(202, 322, 342, 182) and b.box == Box(198, 458, 338, 318)  # moved on by 6 frames' walk
+    assert a.last_detected == 108
+
+
+def test_a_late_detection_does_not_end_a_track_begun_after_it():
+    gray = np.random.default_rng(0).integers(0, 255, (480, 640), np.uint8)
+    tracker = Tracker()
+    _walking(tracker, Box(200, 240, 340, 100), 0, range(105, 109))  # born on frame 105
+    born, ended = tracker.update([], gray, 108, found_on=102)
+    assert born == [] and ended == [] and len(tracker.tracks) == 1
+    born, ended = tracker.update([], gray, 110, found_on=106)  # a round that looked after it began, and missed it
+    assert ended and tracker.tracks == []
