@@ -31,8 +31,13 @@ class Detector:
 
     def __init__(self, engine: FrameDetector, min_face_px: int) -> None:
         self.engine = engine
-        self.scale = min(1.0, HOG_MIN_FACE_PX / max(min_face_px, 1))
+        self.set_min_face_px(min_face_px)
         self._capped: tuple[int, int] | None = None
+
+    def set_min_face_px(self, min_face_px: int) -> None:
+        """The smallest face wanted; the next round scans a copy scaled for it (a small board's budget.Plan)."""
+        self.min_face_px = min_face_px
+        self.scale = min(1.0, HOG_MIN_FACE_PX / max(min_face_px, 1))
 
     def __call__(self, gray: np.ndarray) -> list[Box]:
         h, w = gray.shape[:2]

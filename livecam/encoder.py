@@ -125,6 +125,8 @@ class EncoderProcess:
         self.ready_timeout = ready_timeout
         self.dropped = 0
         self.restarts = 0
+        self.encoded = 0  # faces encoded so far...
+        self.cpu_ms = 0.0  # ...and the worker's CPU time for them (budget.Governor)
         self._deaths_in_a_row = 0
         self._in_flight: collections.deque[list[int]] = collections.deque()
         self._lost: list[int] = []
@@ -184,8 +186,10 @@ class EncoderProcess:
                     self._died(f"it did not load its models within {self.ready_timeout:.0f} s")
                 return out
             while worker.results.poll():
-                ids, encodings = _recv_arrays(worker.results)
-                out.append((ids, encodings[0]))
+                ids, arrays = _recv_arrays(worker.results)
+                out.append((ids, arrays[0]))
+                self.encoded += len(ids)
+                self.cpu_ms += float(arrays[1][0]) if len(arrays) > 1 else 0.0
                 self._in_flight.popleft()
                 self._deaths_in_a_row = 0
             if not worker.process.is_alive():
@@ -232,6 +236,9 @@ def _encoder_main(settings: EngineSettings, requests, results) -> None:
             ids, chips = _recv_arrays(requests)
             if not ids:
                 return
-            _send_arrays(results, ids, [engine.encode_chips(chips)])
+            start = time.process_time()
+            encodings = engine.encode_chips(chips)
+            cpu_ms = np.array([(time.process_time() - start) * 1000.0])  # the loop's CPU budget counts it
+            _send_arrays(results, ids, [encodings, cpu_ms])
     except PEER_GONE:  # the parent is gone (kill -9): end quietly, no BrokenPipe traceback
         return

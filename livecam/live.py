@@ -32,6 +32,7 @@ import numpy as np
 from imutils.video import FPS
 
 from . import overlay
+from .budget import Governor
 from .capture import FileSource, Frame, LatestFrameReader
 from .cpu import cpu_share
 from .detection import Detector
@@ -69,14 +70,22 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
-def _timed_detect(detector: Detector, gray: np.ndarray) -> tuple[list[Box], float]:
-    start = time.perf_counter()
+def _timed_detect(detector: Detector, gray: np.ndarray, governor: Governor | None = None) -> tuple[list[Box], float]:
+    start, cpu = time.perf_counter(), time.thread_time()
+    min_face_px = detector.min_face_px
     boxes = detector(gray)
+    if governor is not None:  # its thread's CPU time: under a quota the wall time includes the waits
+        governor.detected((time.thread_time() - cpu) * 1000, min_face_px)
     return boxes, (time.perf_counter() - start) * 1000
 
 
 def file_schedule(
-    source: FileSource, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
+    source: FileSource,
+    detector: Detector,
+    every: int,
+    pool: ThreadPoolExecutor,
+    times: StageTimes,
+    governor: Governor | None = None,
 ) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None, int]]:
     """Every frame in order; detection on every `every`-th frame, computed ahead on `pool`.
 
@@ -93,7 +102,7 @@ def file_schedule(
             return None
         gray = _gray(frame.image)
         ms = (time.perf_counter() - start) * 1000
-        future = pool.submit(_timed_detect, detector, gray) if frame.index % every == 0 else None
+        future = pool.submit(_timed_detect, detector, gray, governor) if frame.index % every == 0 else None
         return frame, gray, future, ms
 
     # one reader thread: reads happen in order, and so do the detections they submit
@@ -118,10 +127,16 @@ def file_schedule(
 
 
 def live_schedule(
-    source: LatestFrameReader, detector: Detector, every: int, pool: ThreadPoolExecutor, times: StageTimes
+    source: LatestFrameReader,
+    detector: Detector,
+    every: int,
+    pool: ThreadPoolExecutor,
+    times: StageTimes,
+    governor: Governor | None = None,
 ) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None, int] | None]:
-    """Newest frames; detection whenever the detector is free. Yields None while no frame comes, else
-    (frame, its gray copy, boxes of a detection round that has just finished or None, the frame they were found on)."""
+    """Newest frames; detection whenever the detector is free and at most every `every` frames (or as the
+    governor's plan says). Yields None while no frame comes, else (frame, its gray copy, boxes of a detection
+    round that has just finished or None, the frame they were found on)."""
     future: Future | None = None
     last_submitted = -(10**9)
     while True:
@@ -139,8 +154,12 @@ def live_schedule(
             detections, ms = future.result()
             times.add("detect", ms)
             future, found_on = None, last_submitted
+        if governor is not None:
+            every = governor.plan.detect_every
+            if detector.min_face_px != governor.plan.min_face_px:
+                detector.set_min_face_px(governor.plan.min_face_px)
         if future is None and frame.index - last_submitted >= every:
-            future = pool.submit(_timed_detect, detector, gray)
+            future = pool.submit(_timed_detect, detector, gray, governor)
             last_submitted = frame.index
         yield frame, gray, detections, found_on
 
@@ -338,6 +357,7 @@ class Summary:
     peak_rss_mb: float = 0.0
     damaged: int = 0  # frames of a file skipped because they could not be decoded
     budget: str = ""  # the CPU time the run could use, read at its end (cpu.CpuShare.describe)
+    plan: str = ""  # how it was spent (live: budget.Plan.describe, the last plan)
 
     def lines(self) -> list[str]:
         stages = "  ".join(f"{k} {v:.1f} ms" for k, v in self.stage_ms.items())
@@ -347,7 +367,7 @@ class Summary:
             + (f", {self.damaged} damaged frames skipped" if self.damaged else ""),
             f"per frame: {stages}; {self.encodings} encodings; peak RSS {self.peak_rss_mb:.0f} MB"
             + (f"; {self.budget}" if self.budget else ""),
-        ]
+        ] + ([self.plan] if self.plan else [])
 
 
 def run_loop(
@@ -360,11 +380,14 @@ def run_loop(
     events: EventSink | None = None,
     stop: StopRequest | None = None,
     alive: Callable[[], None] | None = None,
+    governor: Governor | None = None,
 ) -> Summary:
     """Frames from `source` through the recognizer to the door (`events`) and the outputs.
 
     `alive` is called on every turn of the loop, frames or a reconnecting camera alike (systemd's
-    watchdog): a loop that stops turning stops calling it."""
+    watchdog): a loop that stops turning stops calling it. A live source is run within its CPU
+    budget (budget.Governor, made here unless one is given); a file read offline is not governed
+    unless `governor` is given, and then only measured (livecam bench)."""
     times = StageTimes()
     every = recognizer.settings.detect_every
     fps_counter = FPS().start()
@@ -374,10 +397,16 @@ def run_loop(
     sinks = frame_sinks(outputs, source.fps, live=source.live, threshold=lambda: recognizer.matcher.threshold)
     draw = any(sink.needs_drawing for sink in sinks)
     pool = ThreadPoolExecutor(1, thread_name_prefix="detector")
+    live = isinstance(source, LatestFrameReader)
+    if governor is None and live:
+        governor = Governor(source.fps, every, detector.min_face_px)
+    if live and governor is not None:
+        recognizer.allowance = governor.allowance
+    spent = _EncodeMeter(recognizer)
     schedule = (
-        live_schedule(source, detector, every, pool, times)
-        if isinstance(source, LatestFrameReader)
-        else file_schedule(source, detector, every, pool, times)
+        live_schedule(source, detector, every, pool, times, governor)
+        if live
+        else file_schedule(source, detector, every, pool, times, governor)
     )
     try:
         for item in schedule:
@@ -403,6 +432,9 @@ def run_loop(
             frames += 1
             encodings += result.encoded
             fps_counter.update()
+            if governor is not None:
+                spent.report(governor)
+                governor.frame(source.dropped)
             drawn = None
             if draw:
                 start = time.perf_counter()
@@ -438,7 +470,26 @@ def run_loop(
         peak_rss_mb(),
         source.skipped,
         cpu_share().describe(),
+        f"{governor.plan.describe()}; {governor.costs.describe()}" if live and governor is not None else "",
     )
+
+
+class _EncodeMeter:
+    """Hands the governor the encodings done since the last frame, wherever they ran."""
+
+    def __init__(self, recognizer: Recognizer) -> None:
+        self.recognizer = recognizer
+        self._seen = (0, 0.0, 0, 0.0)
+
+    def report(self, governor: Governor) -> None:
+        r, e = self.recognizer, self.recognizer.encoder
+        now = (r.encoded_here, r.encode_cpu_ms, e.encoded if e else 0, e.cpu_ms if e else 0.0)
+        here, here_ms, there, there_ms = (a - b for a, b in zip(now, self._seen, strict=True))
+        self._seen = now
+        if here:
+            governor.encoded(int(here), here_ms, in_process=True)
+        if there:
+            governor.encoded(int(there), there_ms)
 
 
 def peak_rss_mb() -> float:
@@ -489,34 +540,3 @@ def _handle_key(key: int, drawn: np.ndarray | None, outputs: Outputs) -> str | N
             log.info("snapshot saved: %s", path)
         return "snapshot"
     return None
-
-
-def suggest_settings(summary: Summary, cfg, target_fps: float) -> list[str]:
-    """Settings that should reach `target_fps` on one core of this machine, from measured costs.
-
-    Per frame on one core: read + track + encode + draw, plus one detection
-    round every `detect_every` frames. A detection round costs in proportion
-    to the pixels it scans, i.e. to (80 / min_face_px)^2.
-    """
-    ms = summary.stage_ms
-    every = cfg.live.detect_every
-    detect_round = summary.detect_round_ms
-    main = sum(v for k, v in ms.items() if k != "detect")
-    budget = 0.85 * 1000.0 / target_fps  # keep 15 % for the window and the system
-    lines = [f"one core, per frame: {main:.1f} ms + detection {detect_round:.1f} ms every {every} frames"]
-    spare = budget - main
-    if spare <= 0:
-        return lines + [f"{target_fps:.0f} fps is out of reach: tracking and encoding alone take {main:.1f} ms"]
-    needed = max(1, int(np.ceil(detect_round / spare))) if detect_round else 1
-    if needed <= 6:
-        lines.append(
-            f"for {target_fps:.0f} fps: live.detect_every: {needed} (live.min_face_px: {cfg.live.min_face_px} as now)"
-        )
-    else:
-        # detect every 3rd frame and shrink the detection image instead
-        factor = float(np.sqrt(detect_round / (3 * spare)))
-        lines.append(
-            f"for {target_fps:.0f} fps: live.detect_every: 3 and live.min_face_px:"
-            f" {int(np.ceil(cfg.live.min_face_px * factor))} (faces smaller than that will be missed)"
-        )
-    return lines

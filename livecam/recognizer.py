@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .budget import EncodeAllowance
 from .capture import Frame
 from .config import DoorConfig, LiveConfig
 from .encoder import EncoderProcess
@@ -42,6 +43,8 @@ UNKNOWN_EAGER_RECHECK = 2  # ...and while its "unknown" event still waits, if it
 # gallery). The model's spec also says when an encoding is another face (spec.same_face_distance:
 # dlib's two encodings of one face a moment apart are ~0.2-0.35 apart, two people ~0.6 and more) and
 # how far past the threshold a face stays undecided rather than "unknown" (spec.unknown_gap).
+FIRST_LOOK = "first look"  # an encoding that decides a name or answers a doubt (budget.py: spent first)
+RECHECK = "re-check"  # one that questions a settled name or looks again at a stranger (from what is left)
 OVERLAP_ENDS = 0.2  # tracks whose boxes come to overlap this much (IoU) end: flow may have swapped them
 
 
@@ -145,6 +148,9 @@ class Recognizer:
         self._ended: list[Track] = []
         self._t = 0.0
         self._frame = 0
+        self.allowance: EncodeAllowance | None = None  # live on a budget: re-checks only with what is left
+        self.encoded_here = 0  # faces encoded on this thread (no encoder process)...
+        self.encode_cpu_ms = 0.0  # ...and their CPU time
 
     def set_matcher(self, matcher: Matcher) -> None:
         """A new gallery: every name is checked against it by the next encoding (someone may be gone)."""
@@ -260,45 +266,53 @@ class Recognizer:
             pooled.nearest if pooled else None,
         )
 
-    def _due(self, track: Track, index: int) -> bool:
-        """Is an encoding of this track due on frame `index`? Looks are spent where they can change
-        what is shown: soon on new, doubted and nearly-named faces, rarely on settled ones."""
+    def _need(self, track: Track, index: int) -> str | None:
+        """Is an encoding of this track due on frame `index`: FIRST_LOOK, RECHECK or None? Looks are
+        spent where they can change what is shown: soon on new, doubted and nearly-named faces (first
+        looks: they decide a name), rarely on settled ones (re-checks: they question one)."""
         since = index - track.last_encoded
         if since < 1:
-            return False
+            return None
         if track.doubt or not track.votes:
-            return True
+            return FIRST_LOOK
         every = self.settings.detect_every
         pooled = track.pooled
         if not track.identity.decided and len(track.votes) < self.settings.voting.window:
             # undecided: a face within reach of a name gets its second look on the next frame
             # (a known face is named within a few frames); others every detection round
             reachable = pooled is not None and pooled.distance <= self.matcher.threshold + self.engine.spec.unknown_gap
-            return (reachable and len(track.votes) < self.settings.voting.agree) or since >= every
+            due = (reachable and len(track.votes) < self.settings.voting.agree) or since >= every
+            return FIRST_LOOK if due else None
         if not track.identity.is_person:
             # shown as unknown, or undecided after a full window (just beyond the threshold): a known
             # face seen badly at first gets another look soon while its "unknown" event waits
             young = index - track.born < self.settings.unknown_wait_seconds * self.fps
             near = pooled is not None and pooled.distance <= self.engine.spec.unknown_eager_within
             rounds = UNKNOWN_EAGER_RECHECK if young and near else UNKNOWN_RECHECK
-            return since >= min(rounds * every, self.recheck_frames)
+            return RECHECK if since >= min(rounds * every, self.recheck_frames) else None
         if len(track.votes) < self.settings.voting.agree:
-            return True  # named by one close look: the door waits for a second one
+            return FIRST_LOOK  # named by one close look: the door waits for a second one
         if since >= self.recheck_frames:
-            return True
-        return track.box.area >= REGROWTH * track.encoded_area and since >= every
+            return RECHECK
+        return RECHECK if track.box.area >= REGROWTH * track.encoded_area and since >= every else None
 
     def _encode_due(self, frame: Frame) -> int:
         if self.encoder is not None:
             self._collect(frame.index)
         h, w = frame.image.shape[:2]
-        due = [t for t in self.tracker.tracks if not t.pending and self._due(t, frame.index) and _inside(t.box, h, w)]
+        needs = {id(t): self._need(t, frame.index) for t in self.tracker.tracks if not t.pending}
+        due = [t for t in self.tracker.tracks if needs.get(id(t)) and _inside(t.box, h, w)]
         if not due:
             return 0
         # doubted tracks first, then faces never encoded (a fair share: a crowd's newcomers are not
         # starved by faces already looked at), then undecided ones, then those waiting longest
         due.sort(key=lambda t: (not t.doubt, bool(t.encodings), t.identity.decided, t.last_encoded))
         due = due[: self.settings.max_encodes_per_frame]
+        if self.allowance is not None:  # on a budget: first looks before re-checks, re-checks from what is left
+            allowance = self.allowance
+            due = [t for t in due if (allowance.first_look() if needs[id(t)] == FIRST_LOOK else allowance.spare())]
+            if not due:
+                return 0
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
         chips = self.engine.chips(rgb, [t.box for t in due])
         for track in due:
@@ -309,7 +323,11 @@ class Recognizer:
                 track.best_area = track.box.area
                 track.best_crop = _crop(frame.image, track.box)
         if self.encoder is None:
-            self._apply(due, self.engine.encode_chips(chips), frame.index)
+            start = time.thread_time()
+            encodings = self.engine.encode_chips(chips)
+            self.encode_cpu_ms += (time.thread_time() - start) * 1000.0
+            self.encoded_here += len(due)
+            self._apply(due, encodings, frame.index)
         elif self.encoder.submit([t.id for t in due], chips):
             for track in due:
                 track.pending = True

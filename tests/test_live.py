@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -312,7 +313,7 @@ def test_window_shows_the_name(tmp_path, data, lin_gallery, monkeypatch, virtual
     assert best > 0.9
 
 
-def test_bench_prints_costs_and_a_suggestion(data, lin_gallery, capsys):
+def test_bench_prints_cpu_costs_and_the_plan_for_a_quarter_core(data, lin_gallery, capsys):
     code = main(
         [
             "bench",
@@ -323,12 +324,27 @@ def test_bench_prints_costs_and_a_suggestion(data, lin_gallery, capsys):
             "120",
             "--target-fps",
             "30",
+            "--cpu-quota",
+            "25",
         ]
     )
     out = capsys.readouterr().out
     assert code == 0
     assert "120 frames in" in out and "fps" in out
-    assert "for 30 fps: live.detect_every:" in out
+    # CPU time per frame, round and encoding, and what `run` would choose on a quarter of one core
+    costs = re.search(
+        r"CPU measured: ([\d.]+) ms a frame, ([\d.]+) ms a detection round .*, ([\d.]+) ms an encoding", out
+    )
+    assert costs and all(float(v) > 0 for v in costs.groups()), out
+    plan = re.search(r"plan for 0.25 of a core: (\d+) fps, detection every (\d+) frames \(min face (\d+) px\)", out)
+    assert plan, out
+    assert int(plan.group(2)) >= 4 and int(plan.group(3)) >= 100  # never more often or finer than the config
+
+
+def test_bench_refuses_a_quota_that_is_not_a_share(data, capsys):
+    code = main(["bench", str(data / "videos" / "short_hamilton_clip.mp4"), "--cpu-quota", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--cpu-quota" in err and "Traceback" not in err
 
 
 def test_stage_times_average():

@@ -219,17 +219,26 @@ def run(
     fps: float = 30.0,
     live: bool = False,
     encoder_dies_on: tuple[int, ...] = (),
+    late: int = 0,
+    allowance=None,
+    recheck_seconds: float = 2.0,
+    clock=None,
 ) -> Run:
+    """`late`: each detection round's boxes arrive this many frames after the frame they were found on
+    (live on a small board). `allowance`: a budget.EncodeAllowance (live on a budget)."""
     gallery = Gallery(list(ENROLLED))
     engine = ScriptedEngine(gallery, faces)
-    settings = LiveSettings(detect_every=EVERY, liveness=liveness)
+    settings = LiveSettings(detect_every=EVERY, liveness=liveness, recheck_seconds=recheck_seconds)
     encoder = DelayedEncoder(engine, encoder_dies_on) if live else None
     recognizer = Recognizer(engine, gallery.matcher(), settings, fps=fps, encoder=encoder)  # type: ignore[arg-type]
+    recognizer.allowance = allowance
     sink = EventSink("test", DoorPolicy(min_agree, cooldown_seconds=30, unknown_wait_seconds=3.0))
     background = np.full((H, W), 90, np.uint8)
     results, updates = [], []
     for i in range(frames):
         engine.frame = i
+        if clock is not None:
+            clock.now = i / fps
         if encoder is not None:
             encoder.tick(i)
         gray = background.copy()
@@ -239,11 +248,11 @@ def run(
             if f.first <= i <= f.last:
                 b = f.box_on(i)
                 gray[b.top : b.bottom, b.left : b.right] = texture(f)
-        detections = None
-        if i % EVERY == 0:
-            detections = [f.box_on(i) for f in faces if f.first <= i <= f.last and f.detected(i)]
+        detections, seen = None, i - late
+        if seen >= 0 and seen % EVERY == 0:
+            detections = [f.box_on(seen) for f in faces if f.first <= seen <= f.last and f.detected(seen)]
         image = np.dstack([gray] * 3)
-        result = recognizer.step(Frame(i, i / fps, image), gray, detections)
+        result = recognizer.step(Frame(i, i / fps, image), gray, detections, seen)
         sink.handle(result)
         results.append(result)
         updates += result.updates
@@ -360,13 +369,53 @@ def test_a_gap_in_detections_ends_the_claim():
     assert r.kinds() == [("recognized", "Ada")]  # one visit, one event
 
 
-def test_crossing_faces_do_not_swap_names():
+@pytest.mark.parametrize("late", [0, 3])
+def test_crossing_faces_do_not_swap_names(late):
     ada = Face("Ada", 0, 60, (20, 80), step=(3, 0))
     bob = Face("Bob", 0, 60, (220, 80), step=(-3, 0))
-    r = run([ada, bob], 61)
+    r = run([ada, bob], 61, late=late)
     assert r.wrong_names([ada, bob]) == []
     spans = [t for t in r.tracks_on(ada) if t in r.tracks_on(bob)]
     assert spans == []
+
+
+def test_late_detection_rounds_keep_a_walking_face_s_box_on_it():
+    """Rounds that end 3 frames after their frame (a small board): each box is moved on by the walk since."""
+    ada = Face("Ada", 0, 60, (20, 80), step=(3, 0))
+    r = run([ada], 61, late=3)
+    named = r.names_on(ada)
+    assert len(named) >= 55 and set(named.values()) == {"Ada"} and len(r.tracks_on(ada)) == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_on_a_budget_new_faces_get_their_first_looks_and_settled_ones_wait():
+    """With nothing to spare, Ada (named, settled) is not re-checked, and Bob arriving is still named
+    at once; with a budget to spare, Ada is re-checked every `recheck_seconds`."""
+    from livecam.budget import EncodeAllowance
+
+    def scene():
+        return [Face("Ada", 0, 90, (20, 80)), Face("Bob", 40, 90, (200, 80))]
+
+    clock = Clock()
+    tight = EncodeAllowance(0.0, clock, saved=0.0)  # the frames and detection take the whole budget
+    faces = scene()
+    r = run(faces, 91, allowance=tight, recheck_seconds=0.3, clock=clock)
+    ada, bob = faces
+    assert min(r.names_on(bob)) == 40 and min(r.names_on(ada)) == 0 and r.wrong_names(faces) == []
+    ada_looks_tight = sum(1 for u in r.updates if not u.ended and u.name == "Ada")
+    clock.now = 0.0
+    roomy = EncodeAllowance(30.0, clock)
+    r = run(scene(), 91, allowance=roomy, recheck_seconds=0.3, clock=clock)
+    ada_looks_roomy = sum(1 for u in r.updates if not u.ended and u.name == "Ada")
+    assert ada_looks_tight == 2  # the two looks that named her (agree = 2), then no re-check
+    assert ada_looks_roomy >= 2 + 8  # 90 frames at a re-check every 9
 
 
 def test_someone_else_s_blink_does_not_open_the_door():

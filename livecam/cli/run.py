@@ -6,10 +6,11 @@ import argparse
 import logging
 import os
 
+from ..budget import Costs, Governor, plan
 from ..capture import open_source
 from ..check import display_available
 from ..config import Config, override
-from ..live import Outputs, run_loop, suggest_settings
+from ..live import Outputs, run_loop
 from ..names import camera_name_for
 from ..redact import redact_url
 from ..reload import GalleryWatcher, listing
@@ -116,15 +117,32 @@ def cmd_bench(args: argparse.Namespace, cfg: Config) -> int:
     if str(args.camera).isdigit():
         raise UsageError("bench needs a video file, not a camera")
     source, recognizer, detector = _start_pipeline(args, cfg, realtime=False)
+    governor = Governor(source.fps, cfg.live.detect_every, cfg.live.min_face_px)  # measures CPU time only
     try:
-        summary = run_loop(source, recognizer, detector, Outputs(), stop_after=args.frames)
+        summary = run_loop(source, recognizer, detector, Outputs(), stop_after=args.frames, governor=governor)
     finally:
         source.close()
     for line in summary.lines():
         print(line)
-    for line in suggest_settings(summary, cfg, args.target_fps):
+    costs = governor.finish()
+    print(costs.describe())
+    cores = args.cpu_quota / 100 if args.cpu_quota is not None else governor.budget.cpus
+    for line in budget_lines(cores, min(source.fps, args.target_fps), costs, cfg):
         print(line)
     return EXIT_OK
+
+
+def budget_lines(cores: float, fps: float, costs: Costs, cfg: Config) -> list[str]:
+    """What `livecam run` would choose on `cores` from these costs (it chooses by itself as it goes, from what
+    it measures there), and the config lines that fix those choices."""
+    chosen = plan(cores, fps, costs, cfg.live.detect_every, cfg.live.min_face_px)
+    lines = [chosen.describe()]
+    if (chosen.detect_every, chosen.min_face_px) != (cfg.live.detect_every, cfg.live.min_face_px):
+        lines.append(
+            f"to fix these in config.yaml: live.detect_every: {chosen.detect_every},"
+            f" live.min_face_px: {chosen.min_face_px} (livecam run also finds them by itself from its budget)"
+        )
+    return lines
 
 
 def add_parser(sub) -> None:
@@ -153,4 +171,20 @@ def add_parser(sub) -> None:
     p.add_argument("--known-faces", help="gallery folder (default from config)")
     p.add_argument("--target-fps", type=float, default=30.0)
     p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.add_argument(
+        "--cpu-quota",
+        type=_percent,
+        metavar="PERCENT",
+        help="plan for this share of one core (25: a quarter, a small board) instead of the budget found here",
+    )
     p.set_defaults(func=cmd_bench, flip=None)
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= 6400:
+        raise argparse.ArgumentTypeError("a share of one core in percent, 1 to 6400")
+    return value
