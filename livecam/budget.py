@@ -5,7 +5,7 @@ Spent in this order, from CPU time measured as the run goes (`Governor`):
 1. every frame shown: decoding, tracking, outputs (`Costs.frame_ms`); frames that do not fit are dropped,
    never queued;
 2. first looks: the encodings that decide a new face's name or answer a doubt (`FIRST_LOOKS_PER_SECOND`
-   are kept for them, and they are never refused for re-checks);
+   are kept for them, at most `FIRST_LOOKS_SHARE` of the budget, and they are never refused for re-checks);
 3. detection: as often as `live.detect_every` allows; when that does not fit, fewer rounds down to
    `MIN_DETECT_HZ`, then on a smaller copy (a larger `min_face_px`, up to `MAX_FACE_PX_FACTOR` times
    the configured one) before new faces would wait for their first looks;
@@ -29,7 +29,8 @@ from .detection import HOG_MIN_FACE_PX
 log = logging.getLogger(__name__)
 
 HEADROOM = 0.85  # share of the budget planned for: the rest absorbs bursts (two faces at once, the window)
-FIRST_LOOKS_PER_SECOND = 4.0  # kept for new faces: two people a second, two agreeing looks each
+FIRST_LOOKS_PER_SECOND = 4.0  # kept for new faces: two people a second, two agreeing looks each...
+FIRST_LOOKS_SHARE = 0.4  # ...or this share of the budget where encodings are slow (a board's dlib: ~250 ms a face)
 MIN_DETECT_HZ = 3.0  # fewest detection rounds a second before the detection copy shrinks (found within ~10 frames)
 MAX_FACE_PX_FACTOR = 2.0  # min_face_px is raised to at most this multiple of the configured one
 REPLAN_SECONDS = 2.0  # how often costs are measured and the plan made again
@@ -74,7 +75,7 @@ class Plan:
         cores = f"{self.cores:.2f} of a core" if self.cores <= 1 else f"{self.cores:.2f} cores"
         text = (
             f"plan for {cores}: {self.fps:.0f} fps, detection every {self.detect_every} frames"
-            f" (min face {self.min_face_px} px), {self.first_looks:.0f} first looks/s kept,"
+            f" (min face {self.min_face_px} px), {self.first_looks:.1f} first looks/s kept,"
             f" {self.spare_looks:.1f} re-checks/s"
         )
         return text if self.fits else text + " (does not fit: frames will be dropped)"
@@ -88,36 +89,38 @@ def plan(cores: float, fps: float, costs: Costs, detect_every: int, min_face_px:
     (another process on the same core, a board that throttles).
     """
     available = max(cores, 0.01) * 1000.0 * HEADROOM * pressure  # CPU ms a second
-    first = FIRST_LOOKS_PER_SECOND * costs.encode_ms
-    fewest_rounds = MIN_DETECT_HZ * costs.detect_at(round(min_face_px * MAX_FACE_PX_FACTOR))
+    first = min(FIRST_LOOKS_PER_SECOND * costs.encode_ms, FIRST_LOOKS_SHARE * available)
+    first_looks = first / max(costs.encode_ms, 0.01)
+    fewest_rounds = min(MIN_DETECT_HZ, fps / detect_every) * costs.detect_at(round(min_face_px * MAX_FACE_PX_FACTOR))
     # frames first, but never so many that new faces could not be found and looked at
     shown = min(fps, max(1.0, (available - first - fewest_rounds) / max(costs.frame_ms, 0.01)))
     rest = available - shown * costs.frame_ms - first
-    every, face_px, fits = _detection(rest, shown, costs, detect_every, min_face_px)
+    # detection runs on one thread and encoding in one process: neither can use more than one core
+    rounds, face_px, fits = _detection(min(rest, 1000.0), costs, fps / detect_every, min_face_px)
+    every = max(1, math.ceil(shown / rounds)) if rounds > 0 else 10**6
     detect_cost = shown / every * costs.detect_at(face_px)
-    spare = max(0.0, rest - detect_cost) / max(costs.encode_ms, 0.01)
+    encoder_room = max(0.0, 1000.0 / max(costs.encode_ms, 0.01) - first_looks)
+    spare = min(encoder_room, max(0.0, rest - detect_cost) / max(costs.encode_ms, 0.01))
     fits = fits and shown >= fps
-    return Plan(cores * pressure, shown, every, face_px, FIRST_LOOKS_PER_SECOND, spare, fits)
+    return Plan(cores * pressure, shown, every, face_px, first_looks, spare, fits)
 
 
-def _detection(rest: float, fps: float, costs: Costs, every: int, min_face_px: int) -> tuple[int, int, bool]:
-    """(detect_every, min_face_px, fits) within `rest` CPU ms a second: the configured rate if it
-    fits, then fewer rounds down to MIN_DETECT_HZ, then a smaller detection copy."""
+def _detection(rest: float, costs: Costs, most: float, min_face_px: int) -> tuple[float, int, bool]:
+    """(rounds a second, min_face_px, fits) within `rest` CPU ms a second: `most` rounds (the config's
+    rate) if they fit, then fewer down to MIN_DETECT_HZ, then on a smaller copy (up to MAX_FACE_PX_FACTOR)."""
     round_ms = costs.detect_at(min_face_px)
-    if round_ms <= 0 or rest >= fps / every * round_ms:
-        return every, min_face_px, True
-    rounds = max(rest, 0.0) / round_ms
-    if rounds >= MIN_DETECT_HZ:
-        return max(every, math.ceil(fps / rounds)), min_face_px, True
-    slowest = max(every, math.floor(fps / MIN_DETECT_HZ))
-    wanted_ms = max(rest, 0.0) / (fps / slowest)  # a round's cost that fits at MIN_DETECT_HZ
-    factor = math.sqrt(round_ms / wanted_ms) if wanted_ms > 0 else math.inf
+    if round_ms <= 0 or rest >= most * round_ms:
+        return most, min_face_px, True
+    rest = max(rest, 0.0)
+    fewest = min(most, MIN_DETECT_HZ)
+    if rest / round_ms >= fewest:
+        return rest / round_ms, min_face_px, True
     biggest = round(min_face_px * MAX_FACE_PX_FACTOR)
-    face_px = min(biggest, math.ceil(min_face_px * factor))
-    if face_px < biggest or costs.detect_at(biggest) <= wanted_ms:
-        return slowest, face_px, True
-    rounds = max(rest, 0.0) / costs.detect_at(biggest)
-    return max(slowest, math.ceil(fps / max(rounds, 0.1))), biggest, False
+    wanted_ms = rest / fewest  # a round's cost that fits at the fewest rounds
+    if costs.detect_at(biggest) <= wanted_ms:
+        face_px = math.ceil(min_face_px * math.sqrt(round_ms / wanted_ms))
+        return fewest, min(face_px, biggest), True
+    return rest / costs.detect_at(biggest), biggest, False
 
 
 class EncodeAllowance:

@@ -46,6 +46,7 @@ FLOW_WIDTH = 320  # optical flow runs on a copy this wide: a face of 100+ px kee
 # and the image pyramids cost a quarter of full size at 640 px
 MAX_FLOW_SCALE = 1.06  # largest change of a box's size from one frame to the next by flow
 MAX_FLOW_JUMP = 0.25  # a flow step larger than this share of the box width in one frame is not the same face
+MIN_INSIDE = 0.5  # a box with less than this share inside the frame ends: its content cannot be checked
 HISTORY_FRAMES = 64  # boxes a track remembers: a detection round may finish this many frames late (a small board)
 
 
@@ -253,10 +254,13 @@ class Tracker:
                 self._move(track, track.points, new[start : start + n], status[start : start + n], h, w)
                 start += n
         changed = []
+        h, w = gray.shape[:2]
         for track in self.tracks:
             patch = content_patch(gray, track.box)
             similarity = _similarity(track.patch, patch)
-            if track.box.area == 0 or similarity < CONTENT_CUT_NCC:
+            # mostly out of the frame: too little shows to check that it is still the face (a face leaving)
+            outside = track.box.clipped(h, w).area < MIN_INSIDE * track.box.area
+            if track.box.area == 0 or outside or similarity < CONTENT_CUT_NCC:
                 changed.append(track)
                 continue
             if similarity < CONTENT_DOUBT_NCC:

@@ -87,17 +87,23 @@ boot=$(lock_subset pip setuptools wheel)
 rm -f "$boot"
 
 # -- 3. dlib: built once against OpenBLAS, cached as a wheel -------------------------------
+# On ARM (a Raspberry Pi 4/5 on 64-bit Raspberry Pi OS or Debian arm64) dlib's SIMD code must use NEON:
+# aarch64 compilers define __ARM_NEON by default and dlib's build picks it up; 32-bit armv7 needs -mfpu=neon.
+ARCH=$(uname -m)
+NEON_FLAGS=""
+case "$ARCH" in armv7*) NEON_FLAGS="-mfpu=neon -mfloat-abi=hard" ;; esac
 dlib_is_fast() {
-    "$VENV/bin/python" - "$DLIB_VERSION" <<'PY' 2>/dev/null
+    "$VENV/bin/python" - "$DLIB_VERSION" "$ARCH" <<'PY' 2>/dev/null
 import sys, dlib
 patched = getattr(dlib, "LIVECAM_DESCRIPTOR_RELEASES_GIL", False)
-sys.exit(0 if dlib.DLIB_USE_BLAS and dlib.__version__ == sys.argv[1] and patched else 1)
+neon = getattr(dlib, "USE_NEON_INSTRUCTIONS", False) or not sys.argv[2].startswith(("aarch64", "arm"))
+sys.exit(0 if dlib.DLIB_USE_BLAS and dlib.__version__ == sys.argv[1] and patched and neon else 1)
 PY
 }
 if ! dlib_is_fast; then
     pyver=$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
     compiler=$(basename "$CXX_BIN")
-    wheel_dir="$CACHE/wheels/dlib-$DLIB_VERSION-$pyver-$(uname -m)-$compiler-openblas-$DLIB_PATCH_TAG"
+    wheel_dir="$CACHE/wheels/dlib-$DLIB_VERSION-$pyver-$ARCH-$compiler-openblas-$DLIB_PATCH_TAG"
     if ! ls "$wheel_dir"/dlib-*.whl >/dev/null 2>&1; then
         say "building dlib $DLIB_VERSION from source with $compiler + OpenBLAS (about 6 minutes on 2 cores, once)"
         src=$(mktemp -d)
@@ -110,6 +116,7 @@ if ! dlib_is_fast; then
         tar xzf "$src/dlib-$DLIB_VERSION.tar.gz" -C "$src"
         patch -p1 -s -d "$src/dlib-$DLIB_VERSION" < "$DLIB_PATCH" || die "$DLIB_PATCH does not apply to dlib $DLIB_VERSION"
         mkdir -p "$wheel_dir"
+        if [ -n "$NEON_FLAGS" ]; then export CFLAGS="${CFLAGS:-} $NEON_FLAGS" CXXFLAGS="${CXXFLAGS:-} $NEON_FLAGS"; fi
         CC=$CC_BIN CXX=$CXX_BIN "${PIP[@]}" wheel --no-cache-dir --no-deps -w "$wheel_dir" "$src/dlib-$DLIB_VERSION" \
             || { rm -rf "$wheel_dir"; die "dlib build failed (see the compiler output above)"; }
     else
@@ -117,7 +124,7 @@ if ! dlib_is_fast; then
     fi
     "${PIP[@]}" uninstall -y dlib dlib-bin >/dev/null 2>&1 || true
     "${PIP[@]}" install --no-deps --force-reinstall "$wheel_dir"/dlib-*.whl
-    dlib_is_fast || die "the installed dlib does not use BLAS or lacks $DLIB_PATCH; is libopenblas-dev installed?"
+    dlib_is_fast || die "the installed dlib does not use BLAS (or NEON on $ARCH) or lacks $DLIB_PATCH; is libopenblas-dev installed?"
 fi
 
 # -- 4. livecam and its Python dependencies ------------------------------------------------

@@ -138,3 +138,18 @@ def test_a_late_detection_does_not_end_a_track_begun_after_it():
     assert born == [] and ended == [] and len(tracker.tracks) == 1
     born, ended = tracker.update([], gray, 110, found_on=106)  # a round that looked after it began, and missed it
     assert ended and tracker.tracks == []
+
+
+def test_a_box_mostly_out_of_the_frame_ends_its_track():
+    """A face leaving by the edge: once most of its box is outside, nothing shows to check that it is still
+    that face (content_patch gives up), so the track and its name end rather than linger on the edge."""
+    from livecam.tracking import Track
+
+    gray = np.random.default_rng(1).integers(0, 255, (480, 640), np.uint8)
+    tracker = Tracker()
+    tracker.follow(gray, 0)
+    leaving = Track(1, Box(100, 700, 220, 580), 0, 0)  # 60 of its 120 px inside: stays
+    gone = Track(2, Box(300, 740, 420, 620), 0, 0)  # 20 of 120 px inside: ends
+    tracker.tracks = [leaving, gone]
+    ended = tracker.follow(gray, 1)
+    assert ended == [gone] and tracker.tracks == [leaving]
