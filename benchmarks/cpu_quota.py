@@ -4,7 +4,8 @@
         subprocess.run(prefix + ["livecam", "run", ...])
 
 `prefix` puts the process into a fresh cgroup (v1 `cpu` controller: cfs_quota_us / cfs_period_us; v2:
-cpu.max) and pins it with `taskset -c 0`; its children (the encoder processes) inherit both. Needs root
+cpu.max) and pins it to one core with `taskset` (core 0 unless told); its children (the encoder processes)
+inherit both. Needs root
 and a writable cgroup hierarchy: `QuotaUnavailable` says why not, so a benchmark can skip with a message.
 """
 
@@ -43,8 +44,8 @@ def _make_group(name: str, percent: float) -> tuple[Path, str]:
 
 
 @contextmanager
-def cpu_quota(percent: float, name: str | None = None) -> Iterator[list[str]]:
-    """A command prefix that runs under `percent` % of one core, pinned to core 0."""
+def cpu_quota(percent: float, name: str | None = None, core: int = 0) -> Iterator[list[str]]:
+    """A command prefix that runs under `percent` % of one core, pinned to `core`."""
     if not shutil.which("taskset"):
         raise QuotaUnavailable("taskset not found (util-linux)")
     name = name or f"livecam-bench-{os.getpid()}-{int(percent)}"
@@ -53,7 +54,7 @@ def cpu_quota(percent: float, name: str | None = None) -> Iterator[list[str]]:
     except OSError as exc:
         raise QuotaUnavailable(f"cannot create a cgroup ({exc.strerror}; run as root)") from None
     try:
-        yield ["sh", "-c", f'echo $$ > {group / procs} && exec taskset -c 0 "$@"', "sh"]
+        yield ["sh", "-c", f'echo $$ > {group / procs} && exec taskset -c {int(core)} "$@"', "sh"]
     finally:
         with contextlib.suppress(OSError):  # a process still in it: left for the kernel
             group.rmdir()

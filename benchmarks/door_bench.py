@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import re
 import shlex
 import shutil
@@ -179,6 +180,7 @@ def _photos(folder: Path) -> list[Path]:
 
 # -- running both sides ------------------------------------------------------------------------------
 _warm_locks: dict[Path, threading.Lock] = defaultdict(threading.Lock)
+_CORES: queue.Queue[int] = queue.Queue()  # --cpu-quota: the cores free for a clip (main fills it, one per job)
 _warm_guard = threading.Lock()
 
 
@@ -232,8 +234,15 @@ def run_sides(job: Job, clip: Path, gallery: Path, args: argparse.Namespace) -> 
         if args.cpu_quota is None:
             out["livecam"] = run_livecam(link, gallery, log, extra)
         else:  # a small board: played at the clip's own speed in a cgroup of its own, pinned to core 0
-            with cpu_quota(args.cpu_quota, name=f"livecam-door-{os.getpid()}-{job.name}") as prefix:
-                out["livecam"] = run_livecam(link, gallery, log, ["--realtime", *extra], prefix=prefix)
+            # a board runs one livecam: clips played at once get a core each (two on one core would share
+            # it beyond their quotas, and each would drop frames the other took)
+            core = _CORES.get()
+            try:
+                name = f"livecam-door-{os.getpid()}-{job.name}"
+                with cpu_quota(args.cpu_quota, name=name, core=core) as prefix:
+                    out["livecam"] = run_livecam(link, gallery, log, ["--realtime", *extra], prefix=prefix)
+            finally:
+                _CORES.put(core)
     except subprocess.CalledProcessError as exc:
         raise RuntimeError(f"livecam failed ({exc.returncode}): {exc.stderr.strip()[-800:]}") from None
     out["livecam"]["records"] = records(run_dir / "livecam.jsonl")
@@ -725,7 +734,7 @@ def main() -> int:
         "--cpu-quota",
         type=float,
         metavar="PERCENT",
-        help="play each clip with --realtime under this share of one core, pinned to core 0 (a small board;"
+        help="play each clip with --realtime under this share of one core, pinned to a core of its own (a small board;"
         " cpu_quota.py: root and a writable cgroup); fps is then the fps shown",
     )
     ap.add_argument("--keep", help="keep clips, truth and run outputs here (and reuse clips that are current)")
@@ -775,6 +784,9 @@ def main() -> int:
             flush=True,
         )
         done = 0
+        allowed = sorted(os.sched_getaffinity(0))
+        for i in range(max(1, args.jobs)):
+            _CORES.put(allowed[i % len(allowed)])
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             futures = [pool.submit(run_job, j, data, args) for j in jobs]
             for fut in futures:

@@ -28,12 +28,12 @@ from .detection import HOG_MIN_FACE_PX
 
 log = logging.getLogger(__name__)
 
-HEADROOM = 0.85  # share of the budget planned for: the rest absorbs bursts (two faces at once, the window)
+HEADROOM = 0.75  # share of the budget planned for: the rest absorbs bursts (two faces at once, the window)
 FIRST_LOOKS_PER_SECOND = 4.0  # kept for new faces: two people a second, two agreeing looks each...
 FIRST_LOOKS_SHARE = 0.4  # ...or this share of the budget where encodings are slow (a board's dlib: ~250 ms a face)
 MIN_DETECT_HZ = 3.0  # fewest detection rounds a second before the detection copy shrinks (found within ~10 frames)
 MAX_FACE_PX_FACTOR = 2.0  # min_face_px is raised to at most this multiple of the configured one
-REPLAN_SECONDS = 2.0  # how often costs are measured and the plan made again
+REPLAN_SECONDS = 1.0  # how often costs are measured and the plan made again
 REREAD_BUDGET_SECONDS = 10.0  # how often the cgroup quota and affinity are read again
 BURST = 6.0  # encodings the allowance may save up (faces arrive in groups)
 RESERVE = FIRST_LOOKS_PER_SECOND / 2  # re-checks leave half a second's first looks in hand
@@ -179,8 +179,9 @@ class Governor:
         self.window = _Spent()  # since the last plan
         self.run = _Spent()  # since the start (livecam bench)
         self.pressure = 1.0
+        self.detecting = False  # a detection round is running (set by the live schedule and the detector thread)
         # until measured: roughly this machine's costs (MobileFaceNet, 640x480), so the first seconds plan sanely
-        self.costs = Costs(frame_ms=3.0, detect_ms=8.0, encode_ms=18.0, detect_face_px=min_face_px)
+        self.costs = Costs(frame_ms=3.0, detect_ms=13.0, encode_ms=14.0, detect_face_px=min_face_px)
         self.plan = self._make_plan()
         self.allowance = EncodeAllowance(self.plan.first_looks + self.plan.spare_looks, clock)
 
@@ -240,6 +241,14 @@ class Governor:
         self.run.cpu_ms += (self._cpu_clock() - self._cpu_at) * 1000.0
         self._cpu_at = self._cpu_clock()
         return self.run.costs(self.costs, self.min_face_px)
+
+    def encode_limit(self) -> int | None:
+        """Faces the loop may hand the encoder now; None: as the config says. Under one core a detection round
+        and an encoding at once only share the core and run into the quota together (every thread then waits
+        out the period and frames are dropped): one heavy job at a time, one face at a time."""
+        if self.plan.cores >= 1:
+            return None
+        return 0 if self.detecting else 1
 
     def _make_plan(self) -> Plan:
         return plan(self.budget.cpus, self.fps, self.costs, self.every, self.min_face_px, self.pressure)

@@ -73,7 +73,11 @@ def _gray(image: np.ndarray) -> np.ndarray:
 def _timed_detect(detector: Detector, gray: np.ndarray, governor: Governor | None = None) -> tuple[list[Box], float]:
     start, cpu = time.perf_counter(), time.thread_time()
     min_face_px = detector.min_face_px
-    boxes = detector(gray)
+    try:
+        boxes = detector(gray)
+    finally:
+        if governor is not None:
+            governor.detecting = False
     if governor is not None:  # its thread's CPU time: under a quota the wall time includes the waits
         governor.detected((time.thread_time() - cpu) * 1000, min_face_px)
     return boxes, (time.perf_counter() - start) * 1000
@@ -133,6 +137,7 @@ def live_schedule(
     pool: ThreadPoolExecutor,
     times: StageTimes,
     governor: Governor | None = None,
+    encoding: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[Frame, np.ndarray, list[Box] | None, int] | None]:
     """Newest frames; detection whenever the detector is free and at most every `every` frames (or as the
     governor's plan says). Yields None while no frame comes, else (frame, its gray copy, boxes of a detection
@@ -158,7 +163,12 @@ def live_schedule(
             every = governor.plan.detect_every
             if detector.min_face_px != governor.plan.min_face_px:
                 detector.set_min_face_px(governor.plan.min_face_px)
-        if future is None and frame.index - last_submitted >= every:
+        # under one core a round started beside an encoding only shares the core with it, and the two run
+        # into the quota together (every thread waits out the period, frames are dropped): one at a time
+        waits = governor is not None and governor.plan.cores < 1 and encoding is not None and encoding()
+        if future is None and frame.index - last_submitted >= every and not waits:
+            if governor is not None:
+                governor.detecting = True
             future = pool.submit(_timed_detect, detector, gray, governor)
             last_submitted = frame.index
         yield frame, gray, detections, found_on
@@ -402,9 +412,10 @@ def run_loop(
         governor = Governor(source.fps, every, detector.min_face_px)
     if live and governor is not None:
         recognizer.allowance = governor.allowance
+        recognizer.encode_limit = governor.encode_limit
     spent = _EncodeMeter(recognizer)
     schedule = (
-        live_schedule(source, detector, every, pool, times, governor)
+        live_schedule(source, detector, every, pool, times, governor, recognizer.encoding)
         if live
         else file_schedule(source, detector, every, pool, times, governor)
     )
@@ -438,7 +449,7 @@ def run_loop(
             drawn = None
             if draw:
                 start = time.perf_counter()
-                stats = _stats_lines(times, frames, started) if outputs.window else ()
+                stats = _stats_lines(times, frames, started, governor if live else None) if outputs.window else ()
                 drawn = overlay.render(frame.image, result.faces, stats, debug=outputs.debug)
                 times.add("draw", (time.perf_counter() - start) * 1000)
             if [sink.show(result, drawn) for sink in sinks].count("quit"):
@@ -504,11 +515,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _stats_lines(times: StageTimes, frames: int, started: float) -> list[str]:
+def _stats_lines(times: StageTimes, frames: int, started: float, governor: Governor | None = None) -> list[str]:
     elapsed = time.perf_counter() - started
     rate = frames / elapsed if elapsed > 0 else 0.0
     stages = " ".join(f"{k} {v:.1f}" for k, v in times.recent.items())
-    return [f"{rate:.1f} fps", f"ms: {stages}"]
+    lines = [f"{rate:.1f} fps", f"ms: {stages}"]
+    if governor is not None:  # the budget and what the loop chose to do with it
+        p = governor.plan
+        lines.append(f"CPU {p.cores:.2f}: detect every {p.detect_every}, min face {p.min_face_px} px")
+    return lines
 
 
 def _open_writer(path: str, image: np.ndarray, fps: float) -> cv2.VideoWriter:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -149,8 +150,13 @@ class Recognizer:
         self._t = 0.0
         self._frame = 0
         self.allowance: EncodeAllowance | None = None  # live on a budget: re-checks only with what is left
+        self.encode_limit: Callable[[], int | None] | None = None  # live on a budget: faces to encode now
         self.encoded_here = 0  # faces encoded on this thread (no encoder process)...
         self.encode_cpu_ms = 0.0  # ...and their CPU time
+
+    def encoding(self) -> bool:
+        """Is the encoder process working on a request of this loop?"""
+        return self.encoder is not None and self.encoder.in_flight > 0
 
     def set_matcher(self, matcher: Matcher) -> None:
         """A new gallery: every name is checked against it by the next encoding (someone may be gone)."""
@@ -307,12 +313,14 @@ class Recognizer:
         # doubted tracks first, then faces never encoded (a fair share: a crowd's newcomers are not
         # starved by faces already looked at), then undecided ones, then those waiting longest
         due.sort(key=lambda t: (not t.doubt, bool(t.encodings), t.identity.decided, t.last_encoded))
-        due = due[: self.settings.max_encodes_per_frame]
+        limit = self.encode_limit() if self.encode_limit is not None else None
+        most = self.settings.max_encodes_per_frame
+        due = due[: most if limit is None else min(limit, most)]
         if self.allowance is not None:  # on a budget: first looks before re-checks, re-checks from what is left
             allowance = self.allowance
             due = [t for t in due if (allowance.first_look() if needs[id(t)] == FIRST_LOOK else allowance.spare())]
-            if not due:
-                return 0
+        if not due:  # (an empty request would read as the encoder's stop message)
+            return 0
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
         chips = self.engine.chips(rgb, [t.box for t in due])
         for track in due:

@@ -223,6 +223,7 @@ def run(
     allowance=None,
     recheck_seconds: float = 2.0,
     clock=None,
+    encode_limit=None,
 ) -> Run:
     """`late`: each detection round's boxes arrive this many frames after the frame they were found on
     (live on a small board). `allowance`: a budget.EncodeAllowance (live on a budget)."""
@@ -232,6 +233,7 @@ def run(
     encoder = DelayedEncoder(engine, encoder_dies_on) if live else None
     recognizer = Recognizer(engine, gallery.matcher(), settings, fps=fps, encoder=encoder)  # type: ignore[arg-type]
     recognizer.allowance = allowance
+    recognizer.encode_limit = encode_limit
     sink = EventSink("test", DoorPolicy(min_agree, cooldown_seconds=30, unknown_wait_seconds=3.0))
     background = np.full((H, W), 90, np.uint8)
     results, updates = [], []
@@ -472,3 +474,14 @@ def test_reasons_say_why_a_face_is_not_named():
     far = Face("Ada", 0, 30, (100, 80), distances=lambda n: 0.6)
     face = run([far], 31).results[10].faces[0]
     assert face.name == UNKNOWN and face.reason == Reason.TOO_FAR
+
+
+def test_while_the_budget_holds_encodings_back_no_name_is_shown_and_none_is_guessed():
+    """A detection round holds the encoder (under one core): the faces wait unnamed, then are named."""
+    faces = [Face("Ada", 0, 60, (20, 80)), Face("Bob", 0, 60, (200, 80))]
+    held = run(faces, 61, encode_limit=lambda: 0)
+    assert all(not f.name for r in held.results for f in r.faces)
+    one_at_a_time = run(faces, 61, encode_limit=lambda: 1)
+    assert all(r.encoded <= 1 for r in one_at_a_time.results)
+    assert min(one_at_a_time.names_on(faces[0])) == 0 and min(one_at_a_time.names_on(faces[1])) == 1
+    assert one_at_a_time.wrong_names(faces) == []
