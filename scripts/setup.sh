@@ -40,9 +40,10 @@ apt_install() {
 if have dpkg-query && have apt-get; then
     need=()
     # xvfb: the tests open the real OpenCV window on a virtual screen; mosquitto (and openssl, for a
-    # test CA): the MQTT tests start their own broker; systemd: the tests verify the unit file
+    # test CA): the MQTT tests start their own broker; systemd: the tests verify the unit file;
+    # chromium and chromium-driver: the web page's tests drive a real headless browser
     for p in cmake make g++ patch pkg-config libopenblas-dev liblapack-dev libgl1 libglib2.0-0 xvfb fonts-dejavu-core \
-        mosquitto openssl systemd; do
+        mosquitto openssl systemd chromium chromium-driver; do
         installed "$p" || need+=("$p")
     done
     [ -n "$(pick_clang)" ] || need+=(clang)

@@ -17,10 +17,10 @@ from ..enroll import EnrollError
 from ..faces import ModelError
 from ..images import ImageError
 from ..storage import OutputError
-from . import calibrate, check, encode, enroll, gallery, identify, run, unknown, verify
+from . import calibrate, check, encode, enroll, gallery, identify, run, unknown, verify, web
 from .common import EXIT_FAILED, EXIT_USAGE, UsageError, _Parser
 
-COMMANDS = (run, enroll, gallery, unknown, calibrate, check, encode, verify, identify)
+COMMANDS = (run, enroll, gallery, unknown, calibrate, check, encode, verify, identify, web)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,71 @@
+"""`livecam web`: the door's web page for a gallery folder (no camera): unknown visitors, the gallery, events."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+
+from ..config import Config, override
+from ..stopping import StopRequest
+from .common import EXIT_OK, UsageError, _known_faces
+
+log = logging.getLogger("livecam")
+
+
+def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
+    from ..web import AuthError, ListenError, WebServer, check_exposure, create_app, load_password, set_password
+
+    if args.set_password:
+        password = _read_password()
+        try:
+            path = set_password(password, cfg.state_dir)
+        except AuthError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"password set ({path})")
+        return EXIT_OK
+    cfg = override(cfg, known_faces=_known_faces(cfg, args))
+    try:
+        host, port = _listen(args.listen)
+        hashed = load_password(cfg.state_dir)
+        check_exposure(host, hashed is not None)
+        server = WebServer(create_app(cfg, hashed, cfg.state_dir), host, port)
+    except (ListenError, AuthError) as exc:
+        raise UsageError(str(exc)) from None
+    with StopRequest() as stop:
+        server.start()
+        while not stop.wait(0.5):
+            pass
+    server.stop()
+    return EXIT_OK
+
+
+def _listen(text: str) -> tuple[str, int]:
+    from ..web import parse_listen
+
+    return parse_listen(text)
+
+
+def _read_password() -> str:
+    """From the terminal (asked twice), or one line of standard input (a script, a service's set-up)."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("new password for the web page: ")
+        if getpass.getpass("again: ") != first:
+            raise UsageError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def add_parser(sub) -> None:
+    from ..web.server import DEFAULT_LISTEN
+
+    p = sub.add_parser("web", help="the door's web page: unknown visitors, the gallery, events (no camera)")
+    p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}")
+    p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.add_argument(
+        "--set-password",
+        action="store_true",
+        help="set the page's password (asked twice, or one line on standard input) and exit",
+    )
+    p.set_defaults(func=cmd_web)

@@ -1,0 +1,20 @@
+"""The door's web page: unknown visitors, the gallery, the events (and, beside a run, its live view)."""
+
+from __future__ import annotations
+
+from .app import create_app
+from .auth import AuthError, LoginLimiter, load_password, set_password
+from .server import DEFAULT_LISTEN, ListenError, WebServer, check_exposure, parse_listen
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "AuthError",
+    "ListenError",
+    "LoginLimiter",
+    "WebServer",
+    "check_exposure",
+    "create_app",
+    "load_password",
+    "parse_listen",
+    "set_password",
+]

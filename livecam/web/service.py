@@ -1,0 +1,197 @@
+"""What the web page does to the door's files: the same operations and checks as the CLI's
+(`unknown list/promote/purge`, `gallery`), with names and ids validated the same way.
+
+Nothing here knows HTTP. The engine (needed to check a face before it joins the gallery) is built on first use
+and kept; one operation changes the gallery at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..config import Config
+from ..enroll import EnrollError, check_new_name, person_folder, promote_visitor, remove_person
+from ..events import UnknownStore, audit_records, events_by_crop
+from ..gallery import load_gallery
+from ..images import is_image_path
+from ..names import NameError_, validate_name
+from ..wiring import gallery_settings
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS_SHOWN = 500  # newest first; the log itself may be far longer
+
+
+@dataclass(frozen=True)
+class Visitor:
+    id: str
+    path: Path
+    time: str
+    camera: str
+    nearest: str | None
+    distance: float | None
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    photos: list[Path]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an operation did, for the page: lines that went well, and lines that did not (with their reasons)."""
+
+    done: list[str]
+    refused: list[str]
+
+
+class DoorFiles:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.root = Path(cfg.known_faces)
+        self.store = UnknownStore(cfg.door.unknown_dir) if cfg.door.unknown_dir is not None else None
+        self._lock = threading.Lock()
+        self._engine = None
+
+    # -- unknown visitors ------------------------------------------------------------------------
+    def visitors(self) -> list[Visitor]:
+        if self.store is None:
+            return []
+        crops = self.store.list()
+        seen = events_by_crop(self.cfg.door.events_log, {p.name for p in crops})
+        out = []
+        for p in reversed(crops):  # newest first: the names start with the time
+            event = seen.get(p.name, {})
+            when = event.get("time") or datetime.fromtimestamp(p.lstat().st_mtime, timezone.utc).isoformat(
+                timespec="seconds"
+            )
+            distance = event.get("distance")
+            out.append(
+                Visitor(
+                    p.stem,
+                    p,
+                    str(when),
+                    str(event.get("camera") or UnknownStore.camera_of(p) or "-"),
+                    event.get("nearest") if isinstance(event.get("nearest"), str) else None,
+                    float(distance) if isinstance(distance, (int, float)) else None,
+                )
+            )
+        return out
+
+    def visitor_photo(self, visitor_id: str) -> Path:
+        """The crop of `visitor_id`: FileNotFoundError for anything that is not one (a path, a link)."""
+        if self.store is None:
+            raise FileNotFoundError(visitor_id)
+        return self.store.find(visitor_id)
+
+    def assign(self, visitor_ids: list[str], name: str, force: bool = False) -> Outcome:
+        """Crops of one visitor into the gallery as `name`, each checked like `unknown promote` (a crop
+        nearer another enrolled person is refused unless `force`)."""
+        if self.store is None:
+            return Outcome([], ["door.unknown_dir is null in the config: no unknown visitors are kept"])
+        done, refused = [], []
+        with self._lock:
+            try:
+                person_folder(self.root, name)
+                clean = check_new_name(self.root, name, force)
+            except (EnrollError, NameError_) as exc:
+                return Outcome([], [str(exc)])
+            engine, settings = self._engine_and_settings()
+            gallery = load_gallery(self.root, settings, self.cfg.workers, engine)
+            m = self.cfg.matching
+            for visitor in visitor_ids:
+                try:
+                    report = promote_visitor(
+                        self.store, visitor, self.root, clean, engine, gallery, m.threshold, force, m.verify_threshold
+                    )
+                except FileNotFoundError as exc:
+                    refused.append(str(exc))
+                    continue
+                refused += [f"{Path(src).stem}: {reason}" for src, reason in report.rejected]
+                done += [f"{visitor} is now a photo of {clean}" for _ in report.accepted]
+            if done:
+                load_gallery(self.root, settings, self.cfg.workers, engine)  # encoded now, not at the door
+        return Outcome(done, refused)
+
+    def delete_visitors(self, visitor_ids: list[str]) -> Outcome:
+        done, refused = [], []
+        for visitor in visitor_ids:
+            try:
+                self.visitor_photo(visitor).unlink()
+                done.append(f"{visitor} deleted")
+            except FileNotFoundError as exc:
+                refused.append(str(exc))
+        return Outcome(done, refused)
+
+    def purge(self, older_than_days: float) -> Outcome:
+        if self.store is None:
+            return Outcome([], ["door.unknown_dir is null in the config"])
+        return Outcome([f"removed {self.store.purge(older_than_days)} unknown visitor photo(s)"], [])
+
+    # -- gallery ---------------------------------------------------------------------------------
+    def people(self) -> list[Person]:
+        out = []
+        if not self.root.is_dir():
+            return out
+        for entry in sorted(self.root.iterdir()):
+            if entry.name.startswith(".") or entry.is_symlink():
+                continue
+            try:
+                name = validate_name(entry.stem if entry.is_file() else entry.name)
+            except NameError_:
+                continue
+            if entry.is_dir():
+                photos = sorted(p for p in entry.iterdir() if is_image_path(p) and p.is_file() and not p.is_symlink())
+            elif is_image_path(entry):
+                photos = [entry]
+            else:
+                continue
+            out.append(Person(name, photos))
+        return out
+
+    def person_photo(self, name: str, file_name: str) -> Path:
+        """One photo of a person in the gallery; FileNotFoundError for anything else (a path, a link, a name
+        that is not a person's)."""
+        try:
+            clean = validate_name(name)
+        except NameError_:
+            raise FileNotFoundError(name) from None
+        for person in self.people():
+            if person.name == clean:
+                for photo in person.photos:
+                    if photo.name == file_name:
+                        return photo
+        raise FileNotFoundError(f"{name}/{file_name}")
+
+    def remove(self, name: str) -> Outcome:
+        with self._lock:
+            try:
+                removed = remove_person(self.root, name, gallery_settings(self.cfg))
+            except (EnrollError, NameError_) as exc:
+                return Outcome([], [str(exc)])
+        return Outcome([f"removed {name} ({removed} photo(s))"], [])
+
+    # -- events ----------------------------------------------------------------------------------
+    def events(self, person: str = "", camera: str = "") -> list[dict]:
+        """The audit log's events, newest first (at most MAX_EVENTS_SHOWN), filtered by name and camera."""
+        kept: list[dict] = []
+        for record in audit_records(self.cfg.door.events_log):
+            if person and record.get("name") != person:
+                continue
+            if camera and record.get("camera") != camera:
+                continue
+            kept.append(record)
+            if len(kept) > 4 * MAX_EVENTS_SHOWN:
+                kept = kept[-MAX_EVENTS_SHOWN:]
+        return list(reversed(kept[-MAX_EVENTS_SHOWN:]))
+
+    def _engine_and_settings(self):
+        settings = gallery_settings(self.cfg)
+        if self._engine is None:
+            self._engine = settings.build()
+        return self._engine, settings

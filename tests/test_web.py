@@ -1,0 +1,252 @@
+"""The door's web page: the real app (Flask) on real files and real faces, and in a real headless browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from livecam.cli import main
+from livecam.config import load_config, resolved
+from livecam.web import LoginLimiter, WebServer, create_app, load_password, set_password
+
+PASSWORD = "open sesame 42"
+SCRIPT_NAME = "<img src=x onerror=alert(1)>"  # a valid name (no path separator): must show as text
+
+
+@pytest.fixture
+def door(tmp_path, make_gallery, data):
+    """A gallery of two people, two unknown visitors (Hugo Chavez's photos as crops) and their events."""
+    root = make_gallery({"George_W_Bush": [1, 2], "Colin_Powell": [1, 2]})
+    unknown = tmp_path / "unknown"
+    unknown.mkdir(mode=0o700)
+    events = []
+    for i, n in enumerate((1, 2)):
+        stem = f"20261205-10000{i}-000000-door-t{i + 1}-abc12{i}"
+        shutil.copy(data / "identities" / "Hugo_Chavez" / f"{n}.jpg", unknown / f"{stem}.jpg")
+        events.append(
+            {"kind": "unknown", "time": f"2026-12-05T10:00:0{i}+00:00", "camera": "door", "track": i + 1,
+             "name": None, "distance": 1.2, "nearest": "Colin_Powell", "snapshot": str(unknown / f"{stem}.jpg")}
+        )  # fmt: skip
+    events.append({"kind": "recognized", "time": "2026-12-05T10:01:00+00:00", "camera": "door", "track": 9,
+                   "name": "George_W_Bush", "distance": 0.5, "nearest": None, "snapshot": None})  # fmt: skip
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"known_faces: {root}\nstate_dir: {tmp_path / 'state'}\n"
+        f"door:\n  unknown_dir: {unknown}\n  events_log: {tmp_path / 'events.jsonl'}\n"
+    )
+    return resolved(load_config(config))
+
+
+def _client(cfg, password=None, limiter=None):
+    app = create_app(cfg, password, cfg.state_dir, limiter=limiter)
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+def _csrf(page: bytes) -> str:
+    m = re.search(rb'name="csrf" value="([^"]+)"', page)
+    assert m, page[:500]
+    return m.group(1).decode()
+
+
+def _visitors(cfg) -> list[str]:
+    return sorted(p.stem for p in Path(cfg.door.unknown_dir).glob("*.jpg"))
+
+
+def test_a_password_guards_every_page_and_face(door):
+    set_password(PASSWORD, door.state_dir)
+    client = _client(door, load_password(door.state_dir))
+    visitor = _visitors(door)[0]
+    for url in ("/unknown", "/gallery", "/events", f"/unknown/{visitor}.jpg", "/gallery/George_W_Bush/1.jpg"):
+        response = client.get(url)
+        assert response.status_code == 302 and response.location.endswith("/login"), url
+    login = client.get("/login")
+    token = _csrf(login.data)
+    assert client.post("/unknown/delete", data={"csrf": token, "visitor": visitor}).status_code == 403
+    assert visitor in _visitors(door)
+    assert client.post("/login", data={"csrf": token, "password": "wrong"}).status_code == 200
+    client.post("/login", data={"csrf": token, "password": PASSWORD})
+    page = client.get("/unknown")
+    assert page.status_code == 200 and b"nearest Colin_Powell" in page.data
+    photo = client.get(f"/unknown/{visitor}.jpg")
+    assert photo.status_code == 200 and photo.data[:2] == b"\xff\xd8"
+    assert photo.headers["Cache-Control"].startswith("private")  # a face: never kept by a shared cache
+    cookie = client.get_cookie("livecam_session")
+    assert cookie.http_only and cookie.same_site == "Strict"
+
+
+def test_the_password_file_is_a_memory_hard_hash_kept_private(door):
+    path = set_password(PASSWORD, door.state_dir)
+    record = json.loads(path.read_text())
+    assert record["kdf"] == "scrypt" and record["n"] >= 2**14 and PASSWORD not in path.read_text()
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    assert load_password(door.state_dir).matches(PASSWORD) and not load_password(door.state_dir).matches("x" * 14)
+
+
+def test_logins_are_rate_limited(door):
+    set_password(PASSWORD, door.state_dir)
+    client = _client(door, load_password(door.state_dir), LoginLimiter(tries=3, window=300))
+    token = _csrf(client.get("/login").data)
+    codes = [client.post("/login", data={"csrf": token, "password": f"guess {i}"}).status_code for i in range(4)]
+    assert codes == [200, 200, 200, 429]
+    # even the right password waits now: guessing cannot go on
+    assert client.post("/login", data={"csrf": token, "password": PASSWORD}).status_code == 429
+
+
+def test_a_form_without_the_session_s_csrf_token_is_refused(door):
+    client = _client(door)
+    visitor = _visitors(door)[0]
+    client.get("/unknown")
+    for token in (None, "forged"):
+        data = {"visitor": visitor} | ({"csrf": token} if token else {})
+        assert client.post("/unknown/delete", data=data).status_code == 400
+    assert visitor in _visitors(door)
+    other = _client(door)  # another browser's token is not this one's
+    other_token = _csrf(other.get("/unknown").data)
+    assert client.post("/unknown/delete", data={"visitor": visitor, "csrf": other_token}).status_code == 400
+    token = _csrf(client.get("/unknown").data)
+    assert client.post("/unknown/delete", data={"visitor": visitor, "csrf": token}).status_code == 302
+    assert visitor not in _visitors(door)
+
+
+def test_without_a_password_only_a_loopback_host_is_served(door):
+    client = _client(door)
+    assert client.get("/unknown", headers={"Host": "127.0.0.1:8080"}).status_code == 200
+    assert client.get("/unknown", headers={"Host": "localhost:8080"}).status_code == 200
+    # a name that resolves to this machine (DNS rebinding) is not this machine's page
+    assert client.get("/unknown", headers={"Host": "evil.example:8080"}).status_code == 403
+
+
+def test_a_name_is_shown_as_text(door, data):
+    folder = Path(door.known_faces) / SCRIPT_NAME
+    folder.mkdir()
+    shutil.copy(data / "identities" / "Laura_Bush" / "1.jpg", folder / "1.jpg")
+    page = _client(door).get("/gallery").data.decode()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and SCRIPT_NAME not in page
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/gallery/George_W_Bush/..%2F..%2Fconfig.yaml",
+        "/gallery/..%2Funknown/1.jpg",
+        "/gallery/George_W_Bush/%2E%2E",
+        "/unknown/..%2Fconfig.jpg",
+        "/unknown/%2Fetc%2Fpasswd.jpg",
+        "/gallery/George_W_Bush/3.jpg",
+    ],
+)
+def test_a_path_in_a_photo_url_is_refused(door, url):
+    assert _client(door).get(url).status_code == 404
+
+
+def test_a_link_among_the_crops_is_not_served(door, tmp_path):
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(b"\xff\xd8 not yours")
+    (Path(door.door.unknown_dir) / "20261205-100009-000000-door-t9-abc129.jpg").symlink_to(secret)
+    assert _client(door).get("/unknown/20261205-100009-000000-door-t9-abc129.jpg").status_code == 404
+
+
+def test_assigning_crops_to_a_new_person_and_a_crop_nearer_someone_else_refused(door, data):
+    client = _client(door)
+    token = _csrf(client.get("/unknown").data)
+    first, second = _visitors(door)
+    response = client.post(
+        "/unknown/assign", data={"csrf": token, "visitor": [first, second], "new_name": "Hugo_Chavez"},
+        follow_redirects=True,
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert _visitors(door) == []
+    photos = sorted(p.name for p in (Path(door.known_faces) / "Hugo_Chavez").iterdir())
+    assert photos == [f"{first}.jpg", f"{second}.jpg"]
+    assert f"{first} is now a photo of Hugo_Chavez" in response.data.decode()
+    # George W. Bush's face offered as Colin Powell: refused, with the reason, and kept
+    crop = Path(door.door.unknown_dir) / "20261205-100100-000000-door-t5-abc125.jpg"
+    shutil.copy(data / "identities" / "George_W_Bush" / "3.jpg", crop)
+    response = client.post(
+        "/unknown/assign", data={"csrf": token, "visitor": crop.stem, "name": "Colin_Powell"}, follow_redirects=True
+    )
+    text = response.data.decode()
+    assert crop.exists() and "George_W_Bush" in text and 'class="refused"' in text, text[-1500:]
+
+
+def test_events_are_listed_newest_first_and_filtered(door):
+    client = _client(door)
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>door</td><td>(\w+)</td><td>([^<]+)</td>", client.get("/events").text)
+    assert [r[1] for r in rows] == ["recognized", "unknown", "unknown"]
+    only = re.findall(r"<tr><td>", client.get("/events?person=George_W_Bush").text)
+    assert len(only) == 1
+
+
+def test_web_refuses_to_listen_beyond_this_machine_without_a_password(door, tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    code = main(["--config", str(config), "web", "--listen", "0.0.0.0:8080"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "no password is set" in err and "Traceback" not in err
+
+
+# -- in a real browser --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser(tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("chromium and chromium-driver are not installed (scripts/setup.sh installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
+        options.add_argument(flag)
+    b = webdriver.Chrome(options=options, service=Service(driver))  # the system's driver: nothing downloaded
+    yield b
+    b.quit()
+
+
+def test_in_a_browser_log_in_and_assign_a_visitor_then_names_show_as_text(door, data, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def arrived(path: str) -> None:
+        WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith(path))
+
+    folder = Path(door.known_faces) / SCRIPT_NAME
+    folder.mkdir()
+    shutil.copy(data / "identities" / "Laura_Bush" / "1.jpg", folder / "1.jpg")
+    set_password(PASSWORD, door.state_dir)
+    server = WebServer(create_app(door, load_password(door.state_dir), door.state_dir), "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        browser.get(f"{base}/unknown")
+        assert browser.current_url.endswith("/login")
+        browser.save_screenshot(str(tmp_path / "login.png"))
+        browser.find_element(By.ID, "password").send_keys(PASSWORD)
+        browser.find_element(By.ID, "login").click()
+        arrived("/unknown")
+        boxes = browser.find_elements(By.CSS_SELECTOR, "input[name=visitor]")
+        assert len(boxes) == 2
+        images = browser.find_elements(By.CSS_SELECTOR, ".face img")
+        assert all(browser.execute_script("return arguments[0].naturalWidth", img) > 0 for img in images)
+        browser.save_screenshot(str(tmp_path / "unknown.png"))
+        for box in boxes:
+            box.click()
+        browser.find_element(By.ID, "new_name").send_keys("Hugo_Chavez")
+        browser.find_element(By.ID, "assign").click()
+        WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".messages"))
+        assert "is now a photo of Hugo_Chavez" in browser.find_element(By.CSS_SELECTOR, ".messages").text
+        assert browser.find_element(By.ID, "none").text == "No unknown visitors kept."
+        browser.get(f"{base}/gallery")
+        names = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "section.person h2")]
+        assert "Hugo_Chavez" in names and SCRIPT_NAME in names  # the name as text...
+        assert browser.execute_script("return document.querySelectorAll('img[src=x]').length") == 0  # ...no element
+        browser.save_screenshot(str(tmp_path / "gallery.png"))
+    finally:
+        server.stop()
+    assert (tmp_path / "gallery.png").stat().st_size > 10_000
