@@ -342,7 +342,7 @@ def frame_sinks(
         sinks.append(Window(outputs, pace=not live))
     elif outputs.debug and threshold is not None:
         sinks.append(WhyLog(threshold))
-    return sinks
+    return sinks + list(outputs.extra)
 
 
 @dataclass
@@ -353,6 +353,7 @@ class Outputs:
     log_json: str | None = None
     snapshots: Path = Path("snapshots")
     debug: bool = False  # why unnamed faces are not named, under their boxes ('d' toggles it)
+    extra: list[FrameSink] = field(default_factory=list)  # more sinks (the web page's live view)
 
 
 @dataclass

@@ -250,3 +250,121 @@ def test_in_a_browser_log_in_and_assign_a_visitor_then_names_show_as_text(door, 
     finally:
         server.stop()
     assert (tmp_path / "gallery.png").stat().st_size > 10_000
+
+
+# -- beside a running loop: the live view ---------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def running(tmp_path, data):
+    """`livecam run --realtime --web` on the Hamilton clip, Lin-Manuel Miranda enrolled; yields the page's URL."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    gallery = tmp_path / "known_faces" / "Lin_Manuel_Miranda"
+    gallery.mkdir(parents=True)
+    for p in (data / "identities_extra" / "Lin_Manuel_Miranda").iterdir():
+        shutil.copy(p, gallery / p.name)
+    (tmp_path / "config.yaml").write_text(f"state_dir: {tmp_path / 'state'}\n")
+    port = _free_port()
+    clip = data / "videos" / "short_hamilton_clip.mp4"
+    cmd = [sys.executable, "-m", "livecam", "run", "--camera", str(clip), "--realtime", "--loop", "--no-window",
+           "--known-faces", str(tmp_path / "known_faces"), "--web", f"127.0.0.1:{port}"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                urllib.request.urlopen(f"{base}/live.jpg", timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the live view never served a frame"
+                time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_live_view_shows_the_loop_s_frames_with_the_name(running, tmp_path, browser):
+    import time
+    import urllib.request
+
+    import cv2
+    import numpy as np
+
+    from livecam import overlay
+
+    # the name as the overlay draws it, looked for in the frames the page serves
+    height = int(overlay.LABEL_PX * 1.4)
+    label = np.full((height, 300, 3), overlay.KNOWN_COLOUR, np.uint8)
+    overlay.draw_text(label, "Lin_Manuel_Miranda", 0, 0, background=overlay.KNOWN_COLOUR)
+    template = label[:, : overlay.text_width("Lin_Manuel_Miranda") + 4]
+    best, deadline = 0.0, time.monotonic() + 60
+    while best < 0.9 and time.monotonic() < deadline:
+        data = urllib.request.urlopen(f"{running}/live.jpg", timeout=5).read()
+        frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        best = max(best, cv2.minMaxLoc(cv2.matchTemplate(frame, template, cv2.TM_CCOEFF_NORMED))[1])
+        time.sleep(0.2)
+    assert best > 0.9
+    status = json.loads(urllib.request.urlopen(f"{running}/live.json", timeout=5).read())
+    assert status["fps"] > 5 and status["encoder"] == "its own process" and "plan for" in status["plan"]
+    browser.get(f"{running}/live")
+    time.sleep(1.5)
+    live = browser.find_element("id", "live")
+    assert browser.execute_script("return arguments[0].naturalWidth", live) > 0  # the MJPEG stream plays
+    browser.save_screenshot(str(tmp_path / "live.png"))
+
+
+def test_run_refuses_a_web_page_beyond_this_machine_without_a_password(tmp_path, data, capsys):
+    (tmp_path / "known_faces").mkdir()
+    clip = str(data / "videos" / "short_hamilton_clip.mp4")
+    code = main(["run", "--camera", clip, "--no-window", "--known-faces", "known_faces", "--web", "0.0.0.0:8080"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--web 0.0.0.0" in err and "no password" in err
+
+
+def test_a_stranger_in_a_clip_is_assigned_on_the_page_and_named_by_the_next_run(tmp_path, data, browser, make_gallery):
+    """The whole flow: Lin-Manuel Miranda walks by a door that does not know him, his crop appears on the
+    page, he is named there, and the next run names him."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    root = make_gallery({"George_W_Bush": [1, 2]})
+    config = tmp_path / "config.yaml"
+    config.write_text(f"known_faces: {root}\nstate_dir: {tmp_path / 'state'}\n")
+    clip = str(data / "videos" / "short_hamilton_clip.mp4")
+
+    def names_in_run(log: str) -> set:
+        assert main(["--config", str(config), "run", "--camera", clip, "--no-window", "--log-json", log]) == 0
+        return {f["name"] for line in open(log) for f in json.loads(line)["faces"]}
+
+    assert names_in_run("first.jsonl") <= {None, "unknown"}
+    cfg = resolved(load_config(config))
+    crops = sorted(Path(cfg.door.unknown_dir).glob("*.jpg"))
+    assert crops, "the stranger's crop was not kept"
+    server = WebServer(create_app(cfg, None, cfg.state_dir), "127.0.0.1", 0).start()
+    try:
+        browser.get(f"http://127.0.0.1:{server.port}/unknown")
+        assert "nearest George_W_Bush" in browser.find_element(By.CSS_SELECTOR, ".face").text
+        for box in browser.find_elements(By.CSS_SELECTOR, "input[name=visitor]"):
+            box.click()
+        browser.find_element(By.ID, "new_name").send_keys("Lin_Manuel_Miranda")
+        browser.find_element(By.ID, "assign").click()
+        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".messages"))
+        assert "is now a photo of Lin_Manuel_Miranda" in browser.find_element(By.CSS_SELECTOR, ".messages").text
+    finally:
+        server.stop()
+    assert "Lin_Manuel_Miranda" in names_in_run("second.jsonl")

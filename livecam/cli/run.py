@@ -55,15 +55,48 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     if cfg.mqtt.host:
         mqtt_settings(cfg, camera)  # its password and TLS files: one line and exit 2 before any model loads
     cfg = override(cfg, known_faces=_known_faces(cfg, args))  # a missing gallery too: before the camera opens
+    web = _web_listen(args, cfg)  # an address it may not listen on: before anything loads
     try:  # one run per camera name (its MQTT client id and outbox), taken before anything loads
         lock = lock_camera(camera, cfg.state_dir)
     except StateError as exc:
         raise UsageError(str(exc)) from None
     with lock:
-        return _run(args, cfg, camera, window)
+        return _run(args, cfg, camera, window, web)
 
 
-def _run(args: argparse.Namespace, cfg: Config, camera: str, window: bool) -> int:
+def _web_listen(args: argparse.Namespace, cfg: Config):
+    """--web HOST:PORT checked (a password where it is not loopback): (host, port, password hash) or None."""
+    if not args.web:
+        return None
+    from ..web import AuthError, ListenError, check_exposure, load_password, parse_listen
+
+    try:
+        host, port = parse_listen(args.web)
+        hashed = load_password(cfg.state_dir)
+        check_exposure(host, hashed is not None)
+    except (ListenError, AuthError) as exc:
+        raise UsageError(str(exc).replace("--listen", "--web")) from None
+    return host, port, hashed
+
+
+def _start_web(web, cfg: Config, camera: str, recognizer, governor):
+    """The page beside the loop: its live view is fed the frames the loop draws anyway."""
+    from ..web import ListenError, WebServer, create_app
+    from ..web.live import LiveFeed
+
+    host, port, hashed = web
+    feed = LiveFeed(camera)
+    feed.plan = lambda: governor.plan.describe() if governor is not None else ""
+    encoder = recognizer.encoder
+    feed.encoder = lambda: "its own process" if encoder is not None else "the loop's thread"
+    try:
+        server = WebServer(create_app(cfg, hashed, cfg.state_dir, live=feed), host, port).start()
+    except ListenError as exc:
+        raise UsageError(str(exc).replace("--listen", "--web")) from None
+    return feed, server
+
+
+def _run(args: argparse.Namespace, cfg: Config, camera: str, window: bool, web=None) -> int:
     baseline = listing(cfg.known_faces)  # before the gallery loads: a photo added meanwhile is a change
     source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
     outputs = Outputs(
@@ -75,6 +108,17 @@ def _run(args: argparse.Namespace, cfg: Config, camera: str, window: bool) -> in
         lambda g: g.matcher(cfg.matching.threshold, cfg.matching.margin),
         baseline=baseline,
     )
+    governor = Governor(source.fps, cfg.live.detect_every, cfg.live.min_face_px) if source.live else None
+    server = None
+    if web is not None:
+        try:
+            feed, server = _start_web(web, cfg, camera, recognizer, governor)
+        except BaseException:
+            source.close()
+            if recognizer.encoder is not None:
+                recognizer.encoder.close()
+            raise
+        outputs.extra.append(feed)
     events = build_door(cfg, redact_url(str(args.camera)), camera)
     events.enrolled(recognizer.matcher.names)
     systemd = Notifier()
@@ -82,7 +126,16 @@ def _run(args: argparse.Namespace, cfg: Config, camera: str, window: bool) -> in
     with StopRequest() as stop:
         try:
             summary = run_loop(
-                source, recognizer, detector, outputs, args.frames, watcher, events, stop, alive=systemd.alive
+                source,
+                recognizer,
+                detector,
+                outputs,
+                args.frames,
+                watcher,
+                events,
+                stop,
+                alive=systemd.alive,
+                governor=governor,
             )
         finally:
             systemd.stopping()
@@ -92,6 +145,8 @@ def _run(args: argparse.Namespace, cfg: Config, camera: str, window: bool) -> in
             events.close()
             watcher.close()
             source.close()
+            if server is not None:
+                server.stop()
             if recognizer.encoder is not None:
                 recognizer.encoder.close()
     for line in summary.lines():
@@ -162,6 +217,11 @@ def add_parser(sub) -> None:
     p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak tests)")
     p.add_argument(
         "--debug", action="store_true", help="show why unnamed faces are not named: nearest person, distance (key d)"
+    )
+    p.add_argument(
+        "--web",
+        metavar="HOST:PORT",
+        help="serve the web page with this camera's live view (127.0.0.1:8080; elsewhere a password is needed)",
     )
     p.set_defaults(func=cmd_run, flip=None)
 

@@ -7,13 +7,15 @@ escape every value (Jinja2's autoescape), so a person named `<script>` is shown 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, flash, redirect, render_template, request, send_file, session, url_for
+from flask import Flask, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
 
 from ..config import Config
 from .auth import LoginLimiter, PasswordHash, csrf_ok, is_loopback, new_csrf_token, session_secret
+from .live import MAX_VIEWERS, LiveFeed
 from .service import DoorFiles
 
 log = logging.getLogger(__name__)
@@ -29,10 +31,12 @@ def create_app(
     state_folder: Path | None = None,
     tls: bool = False,
     limiter: LoginLimiter | None = None,
+    live: LiveFeed | None = None,
 ) -> Flask:
     """The app for `cfg`'s gallery, unknown visitors and events. With `password` every page but the login asks
     for a session; without one, only requests addressed to a loopback name are served (cli.web refuses to
-    listen elsewhere without a password, and this turns away DNS rebinding)."""
+    listen elsewhere without a password, and this turns away DNS rebinding). `live`: a running loop's frames
+    (`livecam run --web`), shown at /live."""
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=session_secret(state_folder),
@@ -74,7 +78,12 @@ def create_app(
 
     @app.context_processor
     def common():
-        return {"csrf": session.get("csrf", ""), "logged_in": bool(session.get("in")), "password": password}
+        return {
+            "csrf": session.get("csrf", ""),
+            "logged_in": bool(session.get("in")),
+            "password": password,
+            "live": live is not None,
+        }
 
     @app.route("/login", methods=["GET", "POST"])
     def login():
@@ -101,7 +110,36 @@ def create_app(
 
     @app.get("/")
     def home():
-        return redirect(url_for("unknown"))
+        return redirect(url_for("live_view" if live is not None else "unknown"))
+
+    if live is not None:
+
+        @app.get("/live")
+        def live_view():
+            return render_template("live.html", status=live.status())
+
+        @app.get("/live.json")
+        def live_status():
+            return asdict(live.status())
+
+        @app.get("/live.jpg")
+        def live_frame():
+            got = live.jpeg(timeout=2.0)
+            if got is None:
+                abort(503, "no frame yet")
+            return Response(got[1], mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
+
+        @app.get("/live.mjpg")
+        def live_stream():
+            with live._cond:  # noqa: SLF001 - the feed's own lock guards its viewer count
+                if live.viewers >= MAX_VIEWERS:
+                    abort(503, "too many viewers")
+                live.viewers += 1
+            return Response(
+                live.stream(),
+                mimetype="multipart/x-mixed-replace; boundary=frame",
+                headers={"Cache-Control": "no-store"},
+            )
 
     @app.get("/unknown")
     def unknown():
