@@ -368,3 +368,79 @@ def test_a_stranger_in_a_clip_is_assigned_on_the_page_and_named_by_the_next_run(
     finally:
         server.stop()
     assert "Lin_Manuel_Miranda" in names_in_run("second.jsonl")
+
+
+# -- the gallery: uploads, rename, remove -----------------------------------------------------------
+
+
+def _upload(client, name, files, force=False):
+    from io import BytesIO
+
+    token = _csrf(client.get("/gallery").data)
+    data = {"csrf": token, "name": name, "photos": [(BytesIO(b), fn) for fn, b in files]}
+    if force:
+        data["force"] = "on"
+    return client.post("/gallery/add", data=data, content_type="multipart/form-data", follow_redirects=True).text
+
+
+def test_uploads_pass_the_enrollment_checks_and_each_rejection_says_why(door, data, tmp_path):
+    client = _client(door)
+    laura = (data / "identities" / "Laura_Bush" / "1.jpg").read_bytes()
+    horses = (data / "negatives" / "dlib_horses.jpg").read_bytes()
+    page = _upload(client, "Laura_Bush", [("laura.jpg", laura), ("horses.jpg", horses), ("notes.jpg", b"not a photo")])
+    folder = Path(door.known_faces) / "Laura_Bush"
+    assert len(list(folder.glob("*.jpg"))) == 1
+    assert "laura.jpg: added to Laura_Bush" in page
+    refused = re.findall(r'<li class="refused">([^<]+)</li>', page)
+    assert any(line.startswith("horses.jpg: ") and "face" in line for line in refused), refused
+    assert any(line.startswith("notes.jpg: ") for line in refused), refused
+    # George W. Bush's face offered as Colin Powell: refused, with the reason
+    bush = (data / "identities" / "George_W_Bush" / "3.jpg").read_bytes()
+    page = _upload(client, "Colin_Powell", [("bush.jpg", bush)])
+    messages = re.findall(r'<li class="(?:refused|done)">[^<]+</li>', page)
+    assert len(messages) == 1 and messages[0].startswith('<li class="refused">bush.jpg: not the same face'), messages
+    assert len(list((Path(door.known_faces) / "Colin_Powell").iterdir())) == 2
+
+
+def test_an_upload_s_file_name_never_becomes_a_path(door, data, tmp_path):
+    client = _client(door)
+    laura = (data / "identities" / "Laura_Bush" / "1.jpg").read_bytes()
+    _upload(client, "Laura_Bush", [("../../../escaped.jpg", laura)])
+    assert not list(tmp_path.rglob("escaped*"))
+    saved = list((Path(door.known_faces) / "Laura_Bush").iterdir())
+    assert len(saved) == 1 and saved[0].stat().st_mode & 0o777 == 0o600
+    assert _upload(client, "../outside", [("x.jpg", laura)]).count('class="refused"') == 1
+    assert not (tmp_path / "outside").exists()
+
+
+def test_rename_a_person_and_remove_one_photo(door):
+    client = _client(door)
+    token = _csrf(client.get("/gallery").data)
+    client.post("/gallery/Colin_Powell/rename", data={"csrf": token, "new_name": "General_Powell"})
+    root = Path(door.known_faces)
+    assert not (root / "Colin_Powell").exists() and len(list((root / "General_Powell").iterdir())) == 2
+    client.post("/gallery/General_Powell/1.jpg/remove", data={"csrf": token})
+    assert [p.name for p in (root / "General_Powell").iterdir()] == ["2.jpg"]
+    for url in ("/gallery/General_Powell/..%2F..%2Fconfig.yaml/remove", "/gallery/General_Powell/../remove"):
+        response = client.post(url, data={"csrf": token}, follow_redirects=True)
+        assert response.status_code == 404 or "no such photo" in response.text
+    assert (root.parent / "config.yaml").exists() and (root / "General_Powell" / "2.jpg").exists()
+
+
+def test_in_a_browser_an_upload_is_rejected_with_its_reason(door, data, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = WebServer(create_app(door, None, door.state_dir), "127.0.0.1", 0).start()
+    try:
+        browser.get(f"http://127.0.0.1:{server.port}/gallery")
+        browser.find_element(By.ID, "add_name").send_keys("Laura_Bush")
+        browser.find_element(By.ID, "photos").send_keys(str(data / "negatives" / "dlib_horses.jpg"))
+        browser.find_element(By.ID, "upload").click()
+        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".messages"))
+        text = browser.find_element(By.CSS_SELECTOR, ".messages li.refused").text
+        assert text.startswith("dlib_horses.jpg: ") and "face" in text
+        browser.save_screenshot(str(tmp_path / "upload.png"))
+    finally:
+        server.stop()
+    assert not (Path(door.known_faces) / "Laura_Bush").exists()

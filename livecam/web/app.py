@@ -187,6 +187,26 @@ def create_app(
     def person_photo(name: str, file_name: str):
         return _image(lambda _: files.person_photo(name, file_name), file_name)
 
+    @app.post("/gallery/add")
+    def add_photos():
+        name = (request.form.get("name") or "").strip()
+        uploads = [(f.filename or "", f.read()) for f in request.files.getlist("photos") if f]
+        outcome = files.add_photos(name, uploads, force=request.form.get("force") == "on")
+        _report(outcome.done, outcome.refused)
+        return redirect(url_for("gallery"))
+
+    @app.post("/gallery/<name>/rename")
+    def rename(name: str):
+        outcome = files.rename(name, (request.form.get("new_name") or "").strip(), request.form.get("force") == "on")
+        _report(outcome.done, outcome.refused)
+        return redirect(url_for("gallery"))
+
+    @app.post("/gallery/<name>/<file_name>/remove")
+    def remove_photo(name: str, file_name: str):
+        outcome = files.remove_photo(name, file_name)
+        _report(outcome.done, outcome.refused)
+        return redirect(url_for("gallery"))
+
     @app.post("/gallery/<name>/remove")
     def remove(name: str):
         outcome = files.remove(name)

@@ -8,13 +8,22 @@ and kept; one operation changes the gallery at a time.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..config import Config
-from ..enroll import EnrollError, check_new_name, person_folder, promote_visitor, remove_person
+from ..enroll import (
+    EnrollError,
+    check_new_name,
+    enroll_images,
+    person_folder,
+    promote_visitor,
+    remove_person,
+    rename_person,
+)
 from ..events import UnknownStore, audit_records, events_by_crop
 from ..gallery import load_gallery
 from ..images import is_image_path
@@ -24,6 +33,7 @@ from ..wiring import gallery_settings
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_SHOWN = 500  # newest first; the log itself may be far longer
+MAX_PHOTO_BYTES = 8 * 2**20  # an uploaded photo (the gallery reader then checks what it declares)
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,59 @@ class DoorFiles:
                     if photo.name == file_name:
                         return photo
         raise FileNotFoundError(f"{name}/{file_name}")
+
+    def add_photos(self, name: str, uploads: list[tuple[str, bytes]], force: bool = False) -> Outcome:
+        """Uploaded photos of `name` (a new person or more photos of one), each through `enroll`'s checks: the
+        hardened image reader (formats, declared sizes, bombs), one clear face, sharp enough, not someone else.
+        An upload's own file name is only shown, never used as a path: photos are saved under new names."""
+        if not uploads:
+            return Outcome([], ["choose one or more photos"])
+        shown = {}
+        with self._lock, tempfile.TemporaryDirectory(prefix="livecam-upload-") as tmp:
+            paths = []
+            for i, (original, data) in enumerate(uploads):
+                if len(data) > MAX_PHOTO_BYTES:
+                    shown[original] = None
+                    continue
+                path = Path(tmp) / f"upload-{i + 1}"  # no suffix from the client: the reader looks at the bytes
+                path.write_bytes(data)
+                paths.append(path)
+                shown[path] = original or f"photo {i + 1}"
+            refused = [f"{name}: larger than {MAX_PHOTO_BYTES // 2**20} MB" for name, v in shown.items() if v is None]
+            try:
+                person_folder(self.root, name)
+                clean = check_new_name(self.root, name, force)
+            except (EnrollError, NameError_) as exc:
+                return Outcome([], [str(exc)])
+            engine, settings = self._engine_and_settings()
+            gallery = load_gallery(self.root, settings, self.cfg.workers, engine)
+            m = self.cfg.matching
+            report = enroll_images(self.root, clean, paths, engine, gallery, m.threshold, force, m.verify_threshold)
+            done = [f"{shown[src]}: added to {clean}" for src, _ in report.accepted]
+            refused += [f"{shown[src]}: {reason}" for src, reason in report.rejected]
+            if done:
+                load_gallery(self.root, settings, self.cfg.workers, engine)  # encoded now, not at the door
+        return Outcome(done, refused)
+
+    def rename(self, old: str, new: str, force: bool = False) -> Outcome:
+        with self._lock:
+            try:
+                rename_person(self.root, old, new, gallery_settings(self.cfg), force)
+            except (EnrollError, NameError_) as exc:
+                return Outcome([], [str(exc)])
+        return Outcome([f"{old} is now {new}"], [])
+
+    def remove_photo(self, name: str, file_name: str) -> Outcome:
+        """One photo out of a person's folder (never through a link; the name must be one of theirs)."""
+        with self._lock:
+            try:
+                photo = self.person_photo(name, file_name)
+            except FileNotFoundError:
+                return Outcome([], [f"{name}/{file_name}: no such photo"])
+            if photo.parent == self.root:  # known_faces/<Name>.jpg: the person is the photo
+                return Outcome([], [f"{file_name} is all of {name}: remove the person instead"])
+            photo.unlink()
+        return Outcome([f"removed {file_name} from {name}"], [])
 
     def remove(self, name: str) -> Outcome:
         with self._lock:
