@@ -54,6 +54,21 @@ def calibrate(gallery: Gallery, far: float = 0.001, closest: int = 5) -> Calibra
     return Calibration(genuine, impostor, far, threshold, tar, looks)
 
 
+def recommendation(cal: Calibration, current: float, model_threshold: float, few: bool) -> str:
+    """The one line `livecam calibrate` and the web page give: the threshold to use, and why.
+
+    A gallery of a few people cannot show the look-alikes a door meets (strangers are not in it): a looser
+    threshold than the current one is suggested only when the gallery can show it and the model's own allows it."""
+    gallery_only = f"{cal.threshold:.3f} (accepts {cal.tar:.1%} of same-person pairs)"
+    if cal.threshold > current and (few or cal.threshold > model_threshold):
+        return (
+            f"matching.threshold: keep {current:.3f}. This gallery alone would allow {gallery_only} for FAR"
+            f" {cal.far:g}, but a looser threshold also names more strangers, who are not in this gallery to be"
+            ' counted; the default was chosen with strangers (docs/engine.md, "Choosing the threshold")'
+        )
+    return f"suggested matching.threshold for FAR {cal.far:g}: {gallery_only}; current: {current:.3f}"
+
+
 def histogram_png(cal: Calibration, current: float, width: int = 900, height: int = 480) -> bytes:
     """A PNG a person can read: both distributions, the suggested and the current threshold."""
     img = np.full((height, width, 3), 255, np.uint8)

@@ -444,3 +444,20 @@ def test_in_a_browser_an_upload_is_rejected_with_its_reason(door, data, browser,
     finally:
         server.stop()
     assert not (Path(door.known_faces) / "Laura_Bush").exists()
+
+
+def test_calibration_on_the_page_says_what_livecam_calibrate_says(door, capsys, tmp_path):
+    client = _client(door)
+    page = client.get("/calibration").text
+    advice = re.search(r'<p id="advice"><strong>([^<]+)</strong>', page).group(1)
+    assert main(["--config", str(door.source), "calibrate"]) == 0
+    out = capsys.readouterr().out
+    assert advice.replace("&#34;", '"').replace("&#39;", "'") in out
+    png = client.get("/calibration.png")
+    assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_unknown_event_says_why_it_was_not_named(door):
+    page = _client(door).get("/events").text
+    threshold = f"{door.matching.threshold:.2f}"
+    assert page.count(f"nearest Colin_Powell at 1.200, over the threshold {threshold}") == 2

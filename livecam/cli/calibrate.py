@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calibrate import calibrate, write_plot
+from ..calibrate import calibrate, recommendation, write_plot
 from ..config import Config
 from ..gallery import gallery_stats, load_gallery
 from ..models import MODELS
@@ -52,17 +52,7 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     few = len(cal.impostor) * args.far < 1
     if few:
         print(f"note: only {len(cal.impostor)} different-person pairs; FAR {args.far:g} is below what they can show")
-    gallery_only = f"{cal.threshold:.3f} (accepts {cal.tar:.1%} of same-person pairs)"
-    if cal.threshold > current and (few or cal.threshold > MODELS[cfg.encoding.model].threshold):
-        # a gallery of a few people cannot show the look-alikes a door meets: strangers are not in it.
-        # One recommendation, not a "suggested" value beside an advice to ignore it.
-        print(
-            f"matching.threshold: keep {current:.3f}. This gallery alone would allow {gallery_only} for FAR"
-            f" {args.far:g}, but a looser threshold also names more strangers, who are not in this gallery to be"
-            ' counted; the default was chosen with strangers (docs/engine.md, "Choosing the threshold")'
-        )
-    else:
-        print(f"suggested matching.threshold for FAR {args.far:g}: {gallery_only}; current: {current:.3f}")
+    print(recommendation(cal, current, MODELS[cfg.encoding.model].threshold, few))
     print("closest look-alikes (different people):")
     for look in cal.lookalikes:
         print(f"  {look.distance:.3f}  {look.a}  ~  {look.b}")

@@ -213,6 +213,25 @@ def create_app(
         _report(outcome.done, outcome.refused)
         return redirect(url_for("gallery"))
 
+    @app.get("/calibration")
+    def calibration():
+        try:
+            cal, lines, advice = files.calibration()
+        except ValueError as exc:
+            return render_template("calibration.html", error=str(exc))
+        return render_template("calibration.html", lines=lines, advice=advice, lookalikes=cal.lookalikes)
+
+    @app.get("/calibration.png")
+    def calibration_png():
+        from ..calibrate import histogram_png
+
+        try:
+            cal, _, _ = files.calibration()
+        except ValueError:
+            abort(404)
+        png = histogram_png(cal, cfg.matching.threshold)
+        return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
+
     @app.get("/events")
     def events():
         person, camera = request.args.get("person", ""), request.args.get("camera", "")

@@ -239,6 +239,27 @@ class DoorFiles:
                 return Outcome([], [str(exc)])
         return Outcome([f"removed {name} ({removed} photo(s))"], [])
 
+    # -- calibration -----------------------------------------------------------------------------
+    def calibration(self, far: float = 0.001):
+        """(Calibration, the lines `livecam calibrate` prints first, its recommendation); ValueError when the
+        gallery cannot be calibrated (fewer than two people)."""
+        import numpy as np
+
+        from ..calibrate import calibrate, recommendation
+        from ..models import MODELS
+
+        with self._lock:
+            engine, settings = self._engine_and_settings()
+            gallery = load_gallery(self.root, settings, self.cfg.workers, engine)
+        cal = calibrate(gallery, far)
+        lines = [f"{len(cal.genuine)} same-person pairs, {len(cal.impostor)} different-person pairs"]
+        if len(cal.genuine):
+            lines.append(f"same person: median {np.median(cal.genuine):.3f}, max {cal.genuine.max():.3f}")
+        lines.append(f"different people: min {cal.impostor.min():.3f}, median {np.median(cal.impostor):.3f}")
+        few = len(cal.impostor) * far < 1
+        threshold = self.cfg.matching.threshold
+        return cal, lines, recommendation(cal, threshold, MODELS[self.cfg.encoding.model].threshold, few)
+
     # -- events ----------------------------------------------------------------------------------
     def events(self, person: str = "", camera: str = "") -> list[dict]:
         """The audit log's events, newest first (at most MAX_EVENTS_SHOWN), filtered by name and camera."""
@@ -248,10 +269,26 @@ class DoorFiles:
                 continue
             if camera and record.get("camera") != camera:
                 continue
-            kept.append(record)
+            kept.append({**record, "why": self.why(record)})
             if len(kept) > 4 * MAX_EVENTS_SHOWN:
                 kept = kept[-MAX_EVENTS_SHOWN:]
         return list(reversed(kept[-MAX_EVENTS_SHOWN:]))
+
+    def why(self, event: dict) -> str:
+        """For an unknown event, why the face was not named: its nearest person, distance and the threshold."""
+        if event.get("kind") != "unknown":
+            return ""
+        distance, nearest, margin = event.get("distance"), event.get("nearest"), event.get("margin")
+        if not isinstance(distance, (int, float)) or not isinstance(nearest, str):
+            return "no one enrolled to compare with"
+        m = self.cfg.matching
+        if distance > m.threshold:
+            return f"nearest {nearest} at {distance:.3f}, over the threshold {m.threshold:.2f}"
+        if isinstance(margin, (int, float)) and margin < m.margin:
+            return (
+                f"nearest {nearest} at {distance:.3f}, but a second person within {margin:.3f} (margin {m.margin:.2f})"
+            )
+        return f"nearest {nearest} at {distance:.3f}, within the threshold {m.threshold:.2f}, but not by enough looks"
 
     def _engine_and_settings(self):
         settings = gallery_settings(self.cfg)
