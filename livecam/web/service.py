@@ -107,12 +107,9 @@ class DoorFiles:
         done, refused = [], []
         with self._lock:
             try:
-                person_folder(self.root, name)
-                clean = check_new_name(self.root, name, force)
+                clean, engine, settings, gallery = self._adding_to(name, force)
             except (EnrollError, NameError_) as exc:
                 return Outcome([], [str(exc)])
-            engine, settings = self._engine_and_settings()
-            gallery = load_gallery(self.root, settings, self.cfg.workers, engine)
             m = self.cfg.matching
             for visitor in visitor_ids:
                 try:
@@ -195,14 +192,13 @@ class DoorFiles:
                 path.write_bytes(data)
                 paths.append(path)
                 shown[path] = original or f"photo {i + 1}"
-            refused = [f"{name}: larger than {MAX_PHOTO_BYTES // 2**20} MB" for name, v in shown.items() if v is None]
+            refused = [
+                f"{upload}: larger than {MAX_PHOTO_BYTES // 2**20} MB" for upload, v in shown.items() if v is None
+            ]
             try:
-                person_folder(self.root, name)
-                clean = check_new_name(self.root, name, force)
+                clean, engine, settings, gallery = self._adding_to(name, force)
             except (EnrollError, NameError_) as exc:
                 return Outcome([], [str(exc)])
-            engine, settings = self._engine_and_settings()
-            gallery = load_gallery(self.root, settings, self.cfg.workers, engine)
             m = self.cfg.matching
             report = enroll_images(self.root, clean, paths, engine, gallery, m.threshold, force, m.verify_threshold)
             done = [f"{shown[src]}: added to {clean}" for src, _ in report.accepted]
@@ -289,6 +285,14 @@ class DoorFiles:
                 f"nearest {nearest} at {distance:.3f}, but a second person within {margin:.3f} (margin {m.margin:.2f})"
             )
         return f"nearest {nearest} at {distance:.3f}, within the threshold {m.threshold:.2f}, but not by enough looks"
+
+    def _adding_to(self, name: str, force: bool):
+        """(name in NFC, engine, settings, gallery) for adding photos of `name`; EnrollError or NameError_ when
+        photos may not go under that name (a path, a name like an enrolled one)."""
+        person_folder(self.root, name)
+        clean = check_new_name(self.root, name, force)
+        engine, settings = self._engine_and_settings()
+        return clean, engine, settings, load_gallery(self.root, settings, self.cfg.workers, engine)
 
     def _engine_and_settings(self):
         settings = gallery_settings(self.cfg)
