@@ -269,6 +269,12 @@ class MqttPublisher(EventHandler):
         self._sender.start()
 
     # -- the frame loop's side: never blocks on the network or the disk -----------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Is the broker connection up now (the web page's live status)?"""
+        return self._connected.is_set()
+
     def handle(self, event: Event) -> None:
         self.outbox.put(event_payload(event))
         with self._lock:

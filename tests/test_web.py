@@ -181,6 +181,11 @@ def test_events_are_listed_newest_first_and_filtered(door):
     assert [r[1] for r in rows] == ["recognized", "unknown", "unknown"]
     only = re.findall(r"<tr><td>", client.get("/events?person=George_W_Bush").text)
     assert len(only) == 1
+    # an unknown event's crop, while it is kept, as a thumbnail; gone once the crop is deleted
+    thumbs = re.findall(r'class="thumb" src="/unknown/([^"]+)\.jpg"', client.get("/events").text)
+    assert sorted(thumbs) == _visitors(door)
+    Path(door.door.unknown_dir, thumbs[0] + ".jpg").unlink()
+    assert len(re.findall(r'class="thumb"', client.get("/events").text)) == 1
 
 
 def test_web_refuses_to_listen_beyond_this_machine_without_a_password(door, tmp_path, capsys):
@@ -264,8 +269,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def running(tmp_path, data):
-    """`livecam run --realtime --web` on the Hamilton clip, Lin-Manuel Miranda enrolled; yields the page's URL."""
+def mqtt_broker(tmp_path):
+    from broker import Broker
+
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    b = Broker(folder).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def running(tmp_path, data, mqtt_broker):
+    """`livecam run --realtime --web` on the Hamilton clip, Lin-Manuel Miranda enrolled, events to a real MQTT
+    broker; yields the page's URL."""
     import subprocess
     import sys
     import time
@@ -275,7 +292,9 @@ def running(tmp_path, data):
     gallery.mkdir(parents=True)
     for p in (data / "identities_extra" / "Lin_Manuel_Miranda").iterdir():
         shutil.copy(p, gallery / p.name)
-    (tmp_path / "config.yaml").write_text(f"state_dir: {tmp_path / 'state'}\n")
+    (tmp_path / "config.yaml").write_text(
+        f"state_dir: {tmp_path / 'state'}\nmqtt:\n  host: 127.0.0.1\n  port: {mqtt_broker.port}\n"
+    )
     port = _free_port()
     clip = data / "videos" / "short_hamilton_clip.mp4"
     cmd = [sys.executable, "-m", "livecam", "run", "--camera", str(clip), "--realtime", "--loop", "--no-window",
@@ -298,7 +317,7 @@ def running(tmp_path, data):
         proc.wait(timeout=30)
 
 
-def test_the_live_view_shows_the_loop_s_frames_with_the_name(running, tmp_path, browser):
+def test_the_live_view_shows_the_loop_s_frames_with_the_name(running, tmp_path, browser, mqtt_broker):
     import time
     import urllib.request
 
@@ -321,11 +340,18 @@ def test_the_live_view_shows_the_loop_s_frames_with_the_name(running, tmp_path, 
     assert best > 0.9
     status = json.loads(urllib.request.urlopen(f"{running}/live.json", timeout=5).read())
     assert status["fps"] > 5 and status["encoder"] == "its own process" and "plan for" in status["plan"]
+    assert status["broker"] == "connected"
     browser.get(f"{running}/live")
     time.sleep(1.5)
     live = browser.find_element("id", "live")
     assert browser.execute_script("return arguments[0].naturalWidth", live) > 0  # the MJPEG stream plays
     browser.save_screenshot(str(tmp_path / "live.png"))
+    mqtt_broker.stop()  # the broker goes away: the page says so, and the loop goes on
+    deadline = time.monotonic() + 30
+    while json.loads(urllib.request.urlopen(f"{running}/live.json", timeout=5).read())["broker"] == "connected":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert json.loads(urllib.request.urlopen(f"{running}/live.json", timeout=5).read())["fps"] > 5
 
 
 def test_run_refuses_a_web_page_beyond_this_machine_without_a_password(tmp_path, data, capsys):

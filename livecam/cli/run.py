@@ -96,6 +96,17 @@ def _start_web(web, cfg: Config, camera: str, recognizer, governor):
     return feed, server
 
 
+def _broker_state(events):
+    """The live status's broker line, read when asked."""
+    from ..mqtt import MqttPublisher
+
+    brokers = [h for h in events.handlers if isinstance(h, MqttPublisher)]
+    if not brokers:
+        return lambda: "none configured"
+    broker = brokers[0]
+    return lambda: "connected" if broker.connected else "not connected (events wait in the outbox)"
+
+
 def _run(args: argparse.Namespace, cfg: Config, camera: str, window: bool, web=None) -> int:
     baseline = listing(cfg.known_faces)  # before the gallery loads: a photo added meanwhile is a change
     source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
@@ -121,6 +132,8 @@ def _run(args: argparse.Namespace, cfg: Config, camera: str, window: bool, web=N
         outputs.extra.append(feed)
     events = build_door(cfg, redact_url(str(args.camera)), camera)
     events.enrolled(recognizer.matcher.names)
+    if server is not None:
+        feed.broker = _broker_state(events)
     systemd = Notifier()
     systemd.ready(f"camera {camera}: {recognizer.matcher.people} people enrolled")
     with StopRequest() as stop:

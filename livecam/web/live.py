@@ -27,7 +27,8 @@ class LiveStatus:
     faces: int
     named: int
     plan: str  # how the loop spends its CPU budget (budget.Plan.describe)
-    encoder: str  # "running", "restarting", or "on this thread"
+    encoder: str  # where encodings run
+    broker: str  # the MQTT broker: "connected", "not connected (events wait in the outbox)", or "none configured"
 
 
 class LiveFeed:
@@ -44,6 +45,7 @@ class LiveFeed:
         self._faces = self._named = 0
         self.plan: Callable[[], str] = lambda: ""  # the loop's budget plan, read when asked
         self.encoder: Callable[[], str] = lambda: "on the loop's thread"
+        self.broker: Callable[[], str] = lambda: "none configured"
         self.viewers = 0
         self.closed = False
 
@@ -73,7 +75,7 @@ class LiveFeed:
             span = self._shown[-1] - self._shown[0] if len(self._shown) > 1 else 0.0
             fps = (len(self._shown) - 1) / span if span > 0 else 0.0
             index, faces, named = self._index, self._faces, self._named
-        return LiveStatus(self.camera, index, fps, faces, named, self.plan(), self.encoder())
+        return LiveStatus(self.camera, index, fps, faces, named, self.plan(), self.encoder(), self.broker())
 
     def jpeg(self, after: int = -1, timeout: float = 2.0) -> tuple[int, bytes] | None:
         """The newest frame newer than `after` as JPEG (waiting up to `timeout`); None if none came."""

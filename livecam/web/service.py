@@ -265,10 +265,20 @@ class DoorFiles:
                 continue
             if camera and record.get("camera") != camera:
                 continue
-            kept.append({**record, "why": self.why(record)})
+            kept.append({**record, "why": self.why(record), "crop": self._crop_of(record)})
             if len(kept) > 4 * MAX_EVENTS_SHOWN:
                 kept = kept[-MAX_EVENTS_SHOWN:]
         return list(reversed(kept[-MAX_EVENTS_SHOWN:]))
+
+    def _crop_of(self, event: dict) -> str | None:
+        """The id of the event's crop while the unknown store still keeps it (shown as a thumbnail)."""
+        snapshot = event.get("snapshot")
+        if not isinstance(snapshot, str) or self.store is None:
+            return None
+        try:
+            return self.store.find(Path(snapshot).stem).stem
+        except FileNotFoundError:
+            return None
 
     def why(self, event: dict) -> str:
         """For an unknown event, why the face was not named: its nearest person, distance and the threshold."""
