@@ -487,3 +487,23 @@ def test_each_unknown_event_says_why_it_was_not_named(door):
     page = _client(door).get("/events").text
     threshold = f"{door.matching.threshold:.2f}"
     assert page.count(f"nearest Colin_Powell at 1.200, over the threshold {threshold}") == 2
+
+
+def test_behind_an_https_proxy_cookies_are_secure_and_the_limit_counts_each_client(door):
+    set_password(PASSWORD, door.state_dir)
+    app = create_app(door, load_password(door.state_dir), door.state_dir, tls=True, limiter=LoginLimiter(tries=2))
+    client = app.test_client()
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "door.example", "X-Forwarded-For": "203.0.113.7"}
+    token = _csrf(client.get("/login", headers=proxied).data)
+    assert client.get_cookie("livecam_session").secure
+    for _ in range(2):
+        client.post("/login", data={"csrf": token, "password": "guess"}, headers=proxied)
+    assert client.post("/login", data={"csrf": token, "password": "guess"}, headers=proxied).status_code == 429
+    other = proxied | {"X-Forwarded-For": "198.51.100.9"}  # another client behind the same proxy is not locked out
+    assert client.post("/login", data={"csrf": token, "password": PASSWORD}, headers=other).status_code == 302
+
+
+def test_a_proxy_needs_a_password_even_on_loopback(door, tmp_path, capsys):
+    code = main(["--config", str(door.source), "web", "--https-proxy"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--https-proxy" in err and "no password" in err

@@ -73,10 +73,10 @@ def _web_listen(args: argparse.Namespace, cfg: Config):
     try:
         host, port = parse_listen(args.web)
         hashed = load_password(cfg.state_dir)
-        check_exposure(host, hashed is not None)
+        check_exposure(host, hashed is not None, args.web_https_proxy)
     except (ListenError, AuthError) as exc:
-        raise UsageError(str(exc).replace("--listen", "--web")) from None
-    return host, port, hashed
+        raise UsageError(str(exc).replace("--listen", "--web").replace("--https-proxy", "--web-https-proxy")) from None
+    return host, port, hashed, args.web_https_proxy
 
 
 def _start_web(web, cfg: Config, camera: str, recognizer, governor):
@@ -84,13 +84,14 @@ def _start_web(web, cfg: Config, camera: str, recognizer, governor):
     from ..web import ListenError, WebServer, create_app
     from ..web.live import LiveFeed
 
-    host, port, hashed = web
+    host, port, hashed, https_proxy = web
     feed = LiveFeed(camera)
     feed.plan = lambda: governor.plan.describe() if governor is not None else ""
     encoder = recognizer.encoder
     feed.encoder = lambda: "its own process" if encoder is not None else "the loop's thread"
     try:
-        server = WebServer(create_app(cfg, hashed, cfg.state_dir, live=feed), host, port).start()
+        app = create_app(cfg, hashed, cfg.state_dir, tls=https_proxy, live=feed)
+        server = WebServer(app, host, port).start()
     except ListenError as exc:
         raise UsageError(str(exc).replace("--listen", "--web")) from None
     return feed, server
@@ -235,6 +236,11 @@ def add_parser(sub) -> None:
         "--web",
         metavar="HOST:PORT",
         help="serve the web page with this camera's live view (127.0.0.1:8080; elsewhere a password is needed)",
+    )
+    p.add_argument(
+        "--web-https-proxy",
+        action="store_true",
+        help="the page is served behind a reverse proxy that terminates TLS (as livecam web --https-proxy)",
     )
     p.set_defaults(func=cmd_run, flip=None)
 

@@ -29,8 +29,8 @@ def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
     try:
         host, port = _listen(args.listen)
         hashed = load_password(cfg.state_dir)
-        check_exposure(host, hashed is not None)
-        server = WebServer(create_app(cfg, hashed, cfg.state_dir), host, port)
+        check_exposure(host, hashed is not None, args.https_proxy)
+        server = WebServer(create_app(cfg, hashed, cfg.state_dir, tls=args.https_proxy), host, port)
     except (ListenError, AuthError) as exc:
         raise UsageError(str(exc)) from None
     with StopRequest() as stop:
@@ -63,6 +63,12 @@ def add_parser(sub) -> None:
     p = sub.add_parser("web", help="the door's web page: unknown visitors, the gallery, events (no camera)")
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}")
     p.add_argument("--known-faces", help="gallery folder (default from config)")
+    p.add_argument(
+        "--https-proxy",
+        action="store_true",
+        help="served behind a reverse proxy that terminates TLS: Secure cookies, the client's address from"
+        " X-Forwarded-For (a password is then required)",
+    )
     p.add_argument(
         "--set-password",
         action="store_true",

@@ -33,10 +33,12 @@ def create_app(
     limiter: LoginLimiter | None = None,
     live: LiveFeed | None = None,
 ) -> Flask:
-    """The app for `cfg`'s gallery, unknown visitors and events. With `password` every page but the login asks
-    for a session; without one, only requests addressed to a loopback name are served (cli.web refuses to
-    listen elsewhere without a password, and this turns away DNS rebinding). `live`: a running loop's frames
-    (`livecam run --web`), shown at /live."""
+    """The app for `cfg`'s gallery, unknown visitors and events.
+
+    With `password` every page but the login asks for a session; without one, only requests addressed to a
+    loopback name are served (cli.web refuses to listen elsewhere without a password, and this turns away DNS
+    rebinding). `tls`: served behind a reverse proxy that terminates TLS (cookies Secure; the client's address,
+    for the login limit, from X-Forwarded-For). `live`: a running loop's frames (`run --web`), shown at /live."""
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=session_secret(state_folder),
@@ -46,6 +48,10 @@ def create_app(
         SESSION_COOKIE_NAME="livecam_session",
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
     )
+    if tls:  # behind a reverse proxy that speaks TLS: the client's address and scheme come from its headers
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     files = DoorFiles(cfg)
     limiter = limiter or LoginLimiter()
     app.extensions["livecam"] = files

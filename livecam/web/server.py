@@ -31,8 +31,13 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), number
 
 
-def check_exposure(host: str, has_password: bool) -> None:
-    """A page that shows faces, reachable from elsewhere, needs a password."""
+def check_exposure(host: str, has_password: bool, https_proxy: bool = False) -> None:
+    """A page that shows faces, reachable from elsewhere (directly, or through a proxy), needs a password."""
+    if https_proxy and not has_password:
+        raise ListenError(
+            "--https-proxy: a proxy makes the page reachable from elsewhere, and no password is set: set one"
+            " with `livecam web --set-password`"
+        )
     if not is_loopback(host) and not has_password:
         raise ListenError(
             f"--listen {host}: not a loopback address, and no password is set: set one with"
