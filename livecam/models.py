@@ -34,6 +34,8 @@ class ModelSpec:
     still_detector: str | None = None  # photos: this detector, once (None: the configured one, with fallbacks)
     revision: int = 1  # raised when its encodings change (a new crop...): caches made before are rebuilt
     parts: tuple[str, ...] = ()  # a fusion (fusion.py): the models whose embeddings it puts side by side
+    # "module:function": function(models_dir) says why the model cannot run here, or None (None: it always can)
+    availability: str | None = None
 
 
 # dlib's ResNet: thresholds from the project's benchmarks (docs/engine.md "Choosing the threshold", docs/door_bench.md).
@@ -110,6 +112,7 @@ MOBILEFACENET = ModelSpec(
     dimension=192,
     aligner="livecam.mobilefacenet:LandmarkAligner",
     embedder="livecam.mobilefacenet:MobileFaceNetEmbedder",
+    availability="livecam.mobilefacenet:unavailable",
     threshold=0.92,
     margin=0.082,
     instant_distance=0.82,
@@ -203,9 +206,9 @@ FALLBACK_MODEL = DLIB.name
 def default_model(models_dir=None) -> str:
     """The model `encoding.model: null` means on this machine: DEFAULT_MODEL when it can run, else
     FALLBACK_MODEL (logged as one warning line: the install is incomplete, not the config wrong)."""
-    from .mobilefacenet import unavailable  # imported here: models.py stays free of runtimes
-
-    why = unavailable(models_dir)
+    spec = MODELS[DEFAULT_MODEL]
+    # by its "module:function" name, as stages are: models.py imports no runtime (nor anything that imports it)
+    why = import_stage(spec.availability)(models_dir) if spec.availability else None
     if why is None:
         return DEFAULT_MODEL
     logging.getLogger(__name__).warning(
