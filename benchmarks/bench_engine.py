@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from livecam.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Matcher  # noqa: E402
+from livecam.engine.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Matcher  # noqa: E402
 
 PEER_TOLERANCE = 0.6  # face_recognition's default
 

@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from door_clip import make_clip  # noqa: E402
 
-from livecam.faces import Box, FaceEngine  # noqa: E402
-from livecam.liveness import BlinkDetector, eye_aspect_ratios  # noqa: E402
+from livecam.engine.faces import Box, FaceEngine  # noqa: E402
+from livecam.live.liveness import BlinkDetector, eye_aspect_ratios  # noqa: E402
 
 
 def blinks_in_clip(engine: FaceEngine, path: Path) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from livecam.matching import Matcher  # noqa: E402
+from livecam.engine.matching import Matcher  # noqa: E402
 
 
 def main() -> int:

@@ -22,8 +22,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from door_scenes import split_people  # noqa: E402
 
-from livecam.batch import EngineSettings  # noqa: E402
-from livecam.images import load_image  # noqa: E402
+from livecam.engine.batch import EngineSettings  # noqa: E402
+from livecam.engine.images import load_image  # noqa: E402
 from livecam.models import MODELS  # noqa: E402
 
 

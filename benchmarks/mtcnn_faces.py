@@ -18,9 +18,9 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from livecam.facenet import likely_faces, mtcnn_found
-from livecam.faces import STILL_DETECT_PIXELS, Box, _within
-from livecam.images import load_image
+from livecam.engine.facenet import likely_faces, mtcnn_found
+from livecam.engine.faces import STILL_DETECT_PIXELS, Box, _within
+from livecam.engine.images import load_image
 
 REPO = Path(__file__).resolve().parents[1]
 ONE_PERSON = ("identities", "identities_extra", "pairs_extra")

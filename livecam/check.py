@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, mobilefacenet
-from .batch import EngineSettings
+from . import __version__
 from .config import Config
-from .faces import MODEL_FILES, FaceEngine, ModelNotFoundError, dlib_build_info, find_model
-from .images import decode_image
+from .engine import mobilefacenet
+from .engine.batch import EngineSettings
+from .engine.faces import MODEL_FILES, FaceEngine, ModelNotFoundError, dlib_build_info, find_model
+from .engine.images import decode_image
 from .models import MODELS, spec_of
 from .wiring import gallery_settings
 

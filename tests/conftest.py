@@ -42,7 +42,7 @@ def big_data() -> Path:
 
 @pytest.fixture(scope="session")
 def engine():
-    from livecam.faces import FaceEngine
+    from livecam.engine.faces import FaceEngine
 
     return FaceEngine().load()
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from livecam.actions import Action, ActionRunner
-from livecam.events import Event
+from livecam.door.actions import Action, ActionRunner
+from livecam.door.events import Event
 from livecam.redact import redact_url
 
 
@@ -72,7 +72,7 @@ def test_a_bad_webhook_reply_never_stops_the_following_actions(tmp_path, caplog,
     ran = tmp_path / "ran.txt"
     action = Action(_counting_command(ran), f"http://127.0.0.1:{server.port}/hook")
     runner = ActionRunner({"unknown": action}, timeout=1.0, retries=0, capacity=8)
-    with caplog.at_level("WARNING", logger="livecam.actions"):
+    with caplog.at_level("WARNING", logger="livecam.door.actions"):
         for n in range(5):
             runner.submit(_event(n))
         runner.close(grace=10)
@@ -99,7 +99,7 @@ def test_a_dead_worker_is_restarted_by_the_next_submission(tmp_path, caplog, mon
     runner.submit(_event(1))
     runner._thread.join(timeout=5)
     assert not runner._thread.is_alive()
-    with caplog.at_level("ERROR", logger="livecam.actions"):
+    with caplog.at_level("ERROR", logger="livecam.door.actions"):
         runner.submit(_event(2))
         runner.submit(_event(3))
         runner.close(grace=10)
@@ -109,7 +109,7 @@ def test_a_dead_worker_is_restarted_by_the_next_submission(tmp_path, caplog, mon
 
 def test_a_command_that_cannot_start_is_one_failure(caplog):
     runner = ActionRunner({"unknown": Action(("/nonexistent/open-door",))}, capacity=4)
-    with caplog.at_level("WARNING", logger="livecam.actions"):
+    with caplog.at_level("WARNING", logger="livecam.door.actions"):
         runner.submit(_event(1))
         runner.submit(_event(2))
         runner.close(grace=10)
@@ -121,7 +121,7 @@ def test_a_redirect_is_a_failure_and_is_not_followed(caplog):
     redirect = f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{other.port}/elsewhere\r\nContent-Length: 0\r\n\r\n"
     server = RawServer(lambda conn: conn.sendall(redirect.encode()))
     runner = ActionRunner({"recognized": Action((), f"http://127.0.0.1:{server.port}/hook")}, retries=0)
-    with caplog.at_level("WARNING", logger="livecam.actions"):
+    with caplog.at_level("WARNING", logger="livecam.door.actions"):
         runner.submit(_event(1, "recognized"))
         runner.close(grace=10)
     server.close()
@@ -183,7 +183,7 @@ def test_shutdown_is_bounded_and_names_what_was_not_delivered(caplog):
     )
     for n in range(3):
         runner.submit(_event(n, "recognized"))
-    with caplog.at_level("WARNING", logger="livecam.actions"):
+    with caplog.at_level("WARNING", logger="livecam.door.actions"):
         start = time.monotonic()
         runner.close(grace=1.0)
         spent = time.monotonic() - start

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import livecam.events as events
-from livecam.capture import Frame
+import livecam.door.events as events
 from livecam.cli import main
-from livecam.events import AuditLog, DoorPolicy, Event, EventSink, UnknownStore
-from livecam.recognizer import FrameResult
+from livecam.door.events import AuditLog, DoorPolicy, Event, EventSink, UnknownStore
+from livecam.live.capture import Frame
+from livecam.live.recognizer import FrameResult
 
 NOW = datetime.now(timezone.utc)
 BRACKETS = "[" * 200_000  # json.loads raised RecursionError on it: a traceback, exit 1, a crash loop as a service
@@ -77,7 +77,7 @@ def test_prune_skips_lines_it_cannot_read_with_one_warning(tmp_path, caplog):
     path = tmp_path / "events.jsonl"
     old, recent = write_log(path, 1, bad=(BRACKETS, DEEP, "not json", '{"kind": "unknown"}', ""))
     audit = AuditLog(path, keep_days=365)
-    with caplog.at_level(logging.WARNING, logger="livecam.events"):
+    with caplog.at_level(logging.WARNING, logger="livecam.door.events"):
         assert audit.prune(365) == old
     audit.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 from corpus import make_corpus
 
-from livecam.batch import EngineSettings
 from livecam.cli import main
-from livecam.gallery import CACHE_NAME, load_gallery
+from livecam.engine.batch import EngineSettings
+from livecam.engine.gallery import CACHE_NAME, load_gallery
 
 
 def run(capsys, *argv):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from livecam.budget import (
+from livecam.cpu import CpuShare
+from livecam.live.budget import (
     BURST,
     FIRST_LOOKS_PER_SECOND,
     MAX_FACE_PX_FACTOR,
@@ -17,7 +18,6 @@ from livecam.budget import (
     Governor,
     plan,
 )
-from livecam.cpu import CpuShare
 
 # what this machine measured live at 640x480 (MobileFaceNet): CPU ms a frame, a round at 100 px, an encoding
 MEASURED = Costs(frame_ms=2.6, detect_ms=12.9, encode_ms=13.0, detect_face_px=100)

@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from livecam.batch import EngineSettings
-from livecam.calibrate import calibrate
 from livecam.cli import main
 from livecam.config import Config, resolved
-from livecam.gallery import load_gallery
+from livecam.door.calibrate import calibrate
+from livecam.engine.batch import EngineSettings
+from livecam.engine.gallery import load_gallery
 from livecam.models import MODELS
 
 PEOPLE = {p: [1, 2, 3, 4, 5] for p in ("George_W_Bush", "Colin_Powell", "Tony_Blair", "Hugo_Chavez", "Serena_Williams")}

@@ -30,9 +30,9 @@ def test_an_oversized_image_or_video_as_camera_is_one_line_exit_2(tmp_path, caps
 
 
 def test_live_detection_looks_at_a_bounded_copy_of_a_big_frame(engine, monkeypatch, data):
-    from livecam.detection import MAX_DETECT_PIXELS, Detector
-    from livecam.faces import FaceEngine
-    from livecam.images import load_image
+    from livecam.engine.faces import FaceEngine
+    from livecam.engine.images import load_image
+    from livecam.live.detection import MAX_DETECT_PIXELS, Detector
 
     seen: list[int] = []
     real = FaceEngine.detect
@@ -112,7 +112,7 @@ def test_a_damaged_stretch_of_a_file_is_skipped_counted_and_said_once(tmp_path, 
 def test_a_realtime_file_s_clock_starts_at_the_first_read_not_at_open(data):
     """Issue 18: pacing began when the file was opened, before the models loaded (3-4 s on a small
     board): the loop's first frame was the ~100th and the clip's first person was never seen."""
-    from livecam.capture import open_source
+    from livecam.live.capture import open_source
 
     source = open_source(str(data / "videos" / "short_hamilton_clip.mp4"), realtime=True)
     try:
@@ -127,7 +127,7 @@ def test_a_looped_realtime_file_s_time_carries_on_like_its_frame_index(tmp_path,
     """With --realtime --loop, `t` went back to 0 at each play while the index carried on: the door's
     cooldowns and waits, which run on source time, then held every event after the first play (a 30-minute
     soak logged 21 events, all in the first 32 s)."""
-    from livecam.capture import open_source
+    from livecam.live.capture import open_source
 
     clip = tmp_path / "short.mp4"
     photo = cv2.resize(cv2.imread(str(data / "identities" / "Tony_Blair" / "1.jpg")), (160, 160))
@@ -168,11 +168,11 @@ class EndsEarly:
 
 
 def test_reads_past_damage_are_bounded_and_an_early_end_is_said(caplog):
-    from livecam import capture
+    from livecam.live import capture
 
     cap = EndsEarly()
     frames = capture.FileFrames(cap, "tail.mp4", 25.0)
-    with caplog.at_level("WARNING", logger="livecam.capture"):
+    with caplog.at_level("WARNING", logger="livecam.live.capture"):
         got = [index for index, _ in iter(frames.read, None)]
     assert got == list(range(40)) and cap.failed == capture.MAX_BAD_READS  # then it stops trying
     said = "tail.mp4: no frame could be decoded after frame 39 of the 100 it declares; it ends there"

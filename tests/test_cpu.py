@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from livecam import batch, cpu
-from livecam.batch import EngineSettings, default_workers, encode_files
+from livecam import cpu
 from livecam.cpu import cpu_budget
+from livecam.engine import batch
+from livecam.engine.batch import EngineSettings, default_workers, encode_files
 
 AFFINITY = len(os.sched_getaffinity(0))
 

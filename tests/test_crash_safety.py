@@ -11,15 +11,15 @@ import time
 
 import numpy as np
 
-from livecam.batch import EngineSettings
-from livecam.gallery import CACHE_NAME, Stamp, _CacheEntry, read_cache, write_cache
+from livecam.engine.batch import EngineSettings
+from livecam.engine.gallery import CACHE_NAME, Stamp, _CacheEntry, read_cache, write_cache
 
 WRITER = r"""
 import sys
 import numpy as np
 from pathlib import Path
-from livecam.batch import EngineSettings
-from livecam.gallery import Stamp, _CacheEntry, write_cache
+from livecam.engine.batch import EngineSettings
+from livecam.engine.gallery import Stamp, _CacheEntry, write_cache
 path, n = Path(sys.argv[1]), 0
 rng = np.random.default_rng(0)
 while True:  # big caches, so that a kill often lands mid-write

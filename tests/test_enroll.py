@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from livecam.batch import EngineSettings
 from livecam.cli import main
-from livecam.enroll import EnrollError, enroll_images, guidance, person_folder
-from livecam.gallery import load_gallery
+from livecam.door.enroll import EnrollError, enroll_images, guidance, person_folder
+from livecam.engine.batch import EngineSettings
+from livecam.engine.gallery import load_gallery
 from livecam.names import validate_name
 
 
@@ -132,7 +132,7 @@ def test_enroll_from_a_camera_uses_the_live_detector_and_says_when_time_ran_out(
     """`enroll --camera` put every frame through the still-photo pipeline with its CNN fallback
     (128 s for a 9 s clip) and ended with 2 photos and no word of its timeout."""
     import livecam.cli.enroll as cli
-    from livecam.faces import FaceEngine
+    from livecam.engine.faces import FaceEngine
 
     calls: list[str | None] = []
     real = FaceEngine.detect
@@ -247,7 +247,7 @@ def _crops(tmp_path, data, photos: list[tuple[str, int]]) -> tuple[Path, list[st
     """door.unknown_dir holding these real photos as strangers' crops; the config, and the crops' ids."""
     from datetime import datetime, timezone
 
-    from livecam.events import UnknownStore
+    from livecam.door.events import UnknownStore
 
     store = UnknownStore(tmp_path / "unknown")
     ids = []

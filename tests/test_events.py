@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import numpy as np
 
 from livecam.cli import main
-from livecam.events import DoorPolicy, UnknownStore
-from livecam.faces import Box
+from livecam.door.events import DoorPolicy, UnknownStore
+from livecam.engine.faces import Box
 from livecam.identity import STRANGER, STRANGER_LABEL, UNDECIDED, Identity
-from livecam.recognizer import TrackUpdate
+from livecam.live.recognizer import TrackUpdate
 
 
 def identity_of(label: str | None) -> Identity:
@@ -164,7 +164,7 @@ def _crop():
 def test_unknown_crops_have_unique_names_and_a_rate_limit(tmp_path):
     from datetime import datetime, timezone
 
-    from livecam.events import UnknownStore
+    from livecam.door.events import UnknownStore
 
     when = datetime(2026, 11, 27, 10, 0, 0, tzinfo=timezone.utc)
     first, second = UnknownStore(tmp_path / "u", per_minute=10), UnknownStore(tmp_path / "u", per_minute=10)
@@ -179,7 +179,7 @@ def test_retention_deletes_old_crops_and_audit_lines_and_the_log_goes_on(tmp_pat
     import time
     from datetime import datetime, timedelta, timezone
 
-    from livecam.events import AuditLog, DoorPolicy, Event, EventSink, Retention, UnknownStore
+    from livecam.door.events import AuditLog, DoorPolicy, Event, EventSink, Retention, UnknownStore
 
     store = UnknownStore(tmp_path / "u", per_minute=100)
     now = datetime.now(timezone.utc)
@@ -205,7 +205,7 @@ def test_camera_credentials_never_reach_logs_errors_or_events(tmp_path, capsys, 
     import socket
     import time
 
-    import livecam.capture as capture
+    import livecam.live.capture as capture
     from livecam.cli import main
 
     with socket.socket() as s:
@@ -248,9 +248,9 @@ def test_camera_credentials_never_reach_logs_errors_or_events(tmp_path, capsys, 
 
 def test_one_failing_handler_never_costs_the_others_the_event(caplog):
     """The door feeds every event to each handler (audit log, actions; MQTT would be one more)."""
-    from livecam.events import DoorPolicy, EventSink
-    from livecam.faces import Box
-    from livecam.recognizer import TrackUpdate
+    from livecam.door.events import DoorPolicy, EventSink
+    from livecam.engine.faces import Box
+    from livecam.live.recognizer import TrackUpdate
 
     class Broken:
         def handle(self, event):
@@ -286,9 +286,9 @@ def test_one_failing_handler_never_costs_the_others_the_event(caplog):
 
 
 def test_presence_starts_with_the_recognized_event_and_ends_when_the_name_is_gone_for_a_while():
-    from livecam.capture import Frame
-    from livecam.events import PRESENT_HOLD, EventHandler, EventSink
-    from livecam.recognizer import FrameResult, TrackedFace
+    from livecam.door.events import PRESENT_HOLD, EventHandler, EventSink
+    from livecam.live.capture import Frame
+    from livecam.live.recognizer import FrameResult, TrackedFace
 
     class Seen(EventHandler):
         def __init__(self):
@@ -353,7 +353,7 @@ def test_unknown_list_says_when_it_is_empty_and_shows_each_crops_camera(tmp_path
     store = UnknownStore(tmp_path / "unknown")
     now = datetime.now(timezone.utc)
     front, side, back = (store.save(_crop(), n, now, cam) for n, cam in ((1, "front-door"), (2, "side"), (3, "back")))
-    from livecam.events import Event
+    from livecam.door.events import Event
 
     with open(tmp_path / "events.jsonl", "w") as f:  # the default events_log; nothing about `back` in it
         for crop, cam, nearest, distance in ((front, "front-door", "Ada", 0.61234), (side, "side", None, np.inf)):
@@ -369,7 +369,7 @@ def test_unknown_list_says_when_it_is_empty_and_shows_each_crops_camera(tmp_path
 
 def test_the_unknown_log_line_names_the_nearest_person_like_the_json(caplog):
     """It read "event: unknown  (track 1, distance inf)" where the JSON had null, and no nearest person."""
-    from livecam.events import EventSink
+    from livecam.door.events import EventSink
     from livecam.identity import STRANGER
 
     box = Box(0, 10, 10, 0)
@@ -382,7 +382,7 @@ def test_the_unknown_log_line_names_the_nearest_person_like_the_json(caplog):
     nobody = TrackUpdate(2, STRANGER, inf, inf, 0, box, None, None, 1.0, 3, face(1.0))  # an empty gallery
     ada = TrackUpdate(3, Identity.of("Ada"), 0.3, 0.2, 2, box, None, None, 1.0, 3, face(-1.0))
     sink = EventSink("cam", DoorPolicy(1, 30))
-    with caplog.at_level("INFO", logger="livecam.events"):
+    with caplog.at_level("INFO", logger="livecam.door.events"):
         sink.take([stranger, nobody, ada], 1.0, final=True)
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("event:")] == [
         "event: recognized Ada (track 3, distance 0.300)",
@@ -409,9 +409,9 @@ def test_the_sink_keeps_a_bounded_number_of_events_without_their_faces():
     """Every event of a run was kept with its face crop: a 30-minute soak's door grew by 120 MB (issue 18)."""
     from dataclasses import replace
 
-    from livecam.capture import Frame
-    from livecam.events import RECENT_EVENTS, EventHandler, EventSink
-    from livecam.recognizer import FrameResult
+    from livecam.door.events import RECENT_EVENTS, EventHandler, EventSink
+    from livecam.live.capture import Frame
+    from livecam.live.recognizer import FrameResult
 
     class Faces(EventHandler):
         def __init__(self):

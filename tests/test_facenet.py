@@ -29,8 +29,8 @@ def test_encode_with_facenet_gives_unit_512d_encodings_named_by_model(data, caps
 
 def test_facenet_verifies_lfw_style_pairs(data):
     """Same and different LFW people, each pair through the FaceNet engine: its own threshold separates them."""
-    from livecam.batch import EngineSettings
-    from livecam.images import load_image
+    from livecam.engine.batch import EngineSettings
+    from livecam.engine.images import load_image
     from livecam.models import FACENET
 
     engine = EngineSettings(model="facenet", flip_average=False).build()
@@ -80,8 +80,8 @@ def test_verify_uses_the_models_own_threshold(data, capsys, model):
 def test_fusion_is_one_more_model(tmp_path, data, make_gallery, capsys):
     """dlib and FaceNet side by side, each scaled by its own threshold: 640 floats, and a face at both
     models' thresholds is at sqrt(2)."""
-    from livecam.batch import EngineSettings
-    from livecam.images import load_image
+    from livecam.engine.batch import EngineSettings
+    from livecam.engine.images import load_image
     from livecam.models import DLIB, FACENET
 
     rgb = [load_image(photo(data, "Tony_Blair", n)) for n in (1, 2)]
@@ -155,8 +155,8 @@ def test_facenet_without_opencvs_tensorflow_reader_is_a_model_error(monkeypatch)
     """opencv-python 5.1 has no cv2.dnn.readNetFromTensorflow: one line saying so, not an AttributeError."""
     import cv2
 
-    from livecam.facenet import FaceNetEmbedder
-    from livecam.faces import ModelLoadError
+    from livecam.engine.facenet import FaceNetEmbedder
+    from livecam.engine.faces import ModelLoadError
 
     monkeypatch.delattr(cv2.dnn, "readNetFromTensorflow")
     with pytest.raises(ModelLoadError, match="readNetFromTensorflow") as err:
@@ -165,7 +165,7 @@ def test_facenet_without_opencvs_tensorflow_reader_is_a_model_error(monkeypatch)
 
 
 def test_the_graph_check_accepts_the_shipped_graph_and_refuses_damaged_ones(tmp_path):
-    from livecam.facenet import find_graph, graphdef_problem
+    from livecam.engine.facenet import find_graph, graphdef_problem
 
     graph = find_graph(None)
     assert graphdef_problem(graph) is None
@@ -187,8 +187,8 @@ def test_obamas_portrait_is_one_face_for_facenet(data, capsys):
 
 def test_likely_faces_rule():
     """Faces other than the largest need 0.95; the largest (a photo's subject) 0.90."""
-    from livecam.facenet import MTCNN_MIN_CONFIDENCE, MTCNN_SUBJECT_CONFIDENCE, likely_faces
-    from livecam.faces import Box
+    from livecam.engine.facenet import MTCNN_MIN_CONFIDENCE, MTCNN_SUBJECT_CONFIDENCE, likely_faces
+    from livecam.engine.faces import Box
 
     big, small, tiny = Box(0, 100, 100, 0), Box(0, 50, 50, 0), Box(0, 20, 20, 0)
     assert likely_faces([(small, 0.99), (big, 0.92)]) == [(big, 0.92), (small, 0.99)]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import photo
 
-from livecam.faces import Box, FaceEngine, ModelNotFoundError, face_distance, find_model
-from livecam.images import load_image
+from livecam.engine.faces import Box, FaceEngine, ModelNotFoundError, face_distance, find_model
+from livecam.engine.images import load_image
 
 
 def test_finds_one_face_per_lfw_portrait(data, engine):
@@ -88,7 +88,7 @@ def test_models_dir_overrides_the_package(tmp_path):
 
 
 def test_models_are_not_loaded_at_import():
-    import livecam.faces as faces
+    import livecam.engine.faces as faces
 
     engine = faces.FaceEngine()
     assert "_net" not in engine.__dict__ and "_hog" not in engine.__dict__

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from conftest import read_frames
 
-from livecam.actions import Action, ActionRunner
-from livecam.capture import LatestFrameReader
 from livecam.cli import main
-from livecam.events import Event
+from livecam.door.actions import Action, ActionRunner
+from livecam.door.events import Event
+from livecam.live.capture import LatestFrameReader
 
 
 class FlakyCapture:
@@ -46,7 +46,7 @@ class FlakyCapture:
 
 @pytest.mark.parametrize("mode", ["end", "empty", "raise"])
 def test_reader_survives_a_failing_camera_and_reconnects(mode, monkeypatch):
-    import livecam.capture as capture
+    import livecam.live.capture as capture
 
     monkeypatch.setattr(capture, "BACKOFF_START_S", 0.01)
     caps = []
@@ -115,7 +115,7 @@ def test_a_refusing_webhook_is_retried_logged_and_the_runner_goes_on(caplog):
     runner.submit(Event("recognized", "t", "cam", 1, "Ada", 0.3, 0.2))
     runner.submit(Event("recognized", "t", "cam", 2, "Grace", 0.3, 0.2))
     spent = time.monotonic() - start
-    with caplog.at_level("WARNING", logger="livecam.actions"):
+    with caplog.at_level("WARNING", logger="livecam.door.actions"):
         runner.close(grace=10)
     assert spent < 0.1
     assert runner.done == 2 and runner.dropped == 0  # both tried; a refusal does not stop the runner
@@ -196,10 +196,10 @@ class Unplugged(UnpluggableCamera):
 
 
 def test_an_unplugged_camera_shows_reconnecting_and_the_run_goes_on(tmp_path, data, monkeypatch, capsys):
-    import livecam.capture as capture
     import livecam.cli.run as cli
-    import livecam.live as live
-    from livecam import overlay
+    import livecam.live.capture as capture
+    import livecam.live.loop as live
+    from livecam.live import overlay
 
     frames = read_frames(data / "videos" / "short_hamilton_clip.mp4", 30)
     unplugged = threading.Event()
@@ -484,7 +484,7 @@ def test_kill_9_of_a_live_run_leaves_its_encoder_process_to_end_quietly(tmp_path
 def test_a_model_the_encode_pool_cannot_load_is_one_line_exit_2(tmp_path, data, capsys):
     """With the pool, each worker printed the ModelLoadError traceback and multiprocessing.Pool started
     new workers for ever; the parent now says it once, as `encode --workers 1` does."""
-    from livecam.faces import MODEL_FILES
+    from livecam.engine.faces import MODEL_FILES
 
     models = tmp_path / "models"
     models.mkdir()

@@ -8,8 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from livecam.batch import EngineSettings
-from livecam.gallery import CACHE_NAME, load_gallery, read_cache, scan_photos
+from livecam.engine.batch import EngineSettings
+from livecam.engine.gallery import CACHE_NAME, load_gallery, read_cache, scan_photos
 
 SETTINGS = EngineSettings()
 PEOPLE = {"George_W_Bush": [1, 2], "Colin_Powell": [1, 2], "Serena_Williams": [1]}
@@ -131,7 +131,7 @@ def _members(cache) -> dict:
 
 def _reseal(cache, arrays: dict) -> None:
     """Write `arrays` as a cache sealed with the current key: what livecam itself would trust."""
-    from livecam.gallery import _mac
+    from livecam.engine.gallery import _mac
     from livecam.state import cache_key
 
     arrays = {k: v for k, v in arrays.items() if k != "mac"}
@@ -143,7 +143,7 @@ def test_a_cache_written_with_another_key_is_not_trusted(make_gallery, engine, m
     """Someone who can write into known_faces/ swaps George's and Tony's encodings and seals the
     cache with a key of his own (the old SHA-256 checksum anyone could recompute): George's photos
     then matched Tony_Blair. The key lives outside the gallery, so the forgery does not verify."""
-    from livecam.gallery import write_cache
+    from livecam.engine.gallery import write_cache
 
     root = make_gallery({"George_W_Bush": [1, 2], "Tony_Blair": [1, 2]})
     good = load(root, engine)
@@ -276,7 +276,7 @@ _any_array = hnp.arrays(
     )
 )
 def test_property_a_sealed_cache_with_any_arrays_gives_valid_entries_or_none(tmp_path, replaced):
-    from livecam.gallery import Stamp, _CacheEntry, write_cache
+    from livecam.engine.gallery import Stamp, _CacheEntry, write_cache
 
     cache = tmp_path / CACHE_NAME
     write_cache(cache, {"A/1.jpg": _CacheEntry(Stamp(10, 20, 30, 40), np.ones(128, np.float32), "")}, SETTINGS)
@@ -321,7 +321,7 @@ def test_doors_sharing_one_gallery_folder_each_keep_their_own_cache(tmp_path, da
 
 def test_a_models_new_revision_rebuilds_its_caches_and_only_its_own():
     """FaceNet's crop changed (revision 2): its caches and fusion's are rebuilt, dlib's are kept as they are."""
-    from livecam.gallery import _settings_tag
+    from livecam.engine.gallery import _settings_tag
 
     assert _settings_tag(EngineSettings(model="dlib")) == "dlib/hog/1/2/True/0/True"  # as written by earlier versions
     assert _settings_tag(EngineSettings(model="facenet")).startswith("facenet.r2/")
@@ -367,7 +367,7 @@ def _forge_all(folder, data) -> None:
 
 
 def _name_of(matcher, engine, path) -> str | None:
-    from livecam.batch import encode_path
+    from livecam.engine.batch import encode_path
 
     face = encode_path(engine, SETTINGS, path).faces[0]
     return matcher.match(face.encoding[None, :])[0].name

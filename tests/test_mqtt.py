@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from broker import Broker, Subscriber, free_port, publish_elsewhere
 
-from livecam.events import Event
-from livecam.mqtt import MqttPublisher, MqttSettings, Topics, event_payload, person_slug
-from livecam.outbox import Outbox
+from livecam.connect.mqtt import MqttPublisher, MqttSettings, Topics, event_payload, person_slug
+from livecam.connect.outbox import Outbox
+from livecam.door.events import Event
 
 LIVECAM = [sys.executable, "-m", "livecam"]
 

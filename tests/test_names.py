@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from livecam.batch import EngineSettings
 from livecam.cli import main
-from livecam.gallery import load_gallery
+from livecam.engine.batch import EngineSettings
+from livecam.engine.gallery import load_gallery
 from livecam.names import NameError_, lookalike, skeleton, validate_name
 
 ARIE = "Arié_Sharon"  # NFC: é is one code point
@@ -165,7 +165,7 @@ def test_promote_under_a_lookalike_name_is_refused_unless_forced(tmp_path, data,
 
     import cv2
 
-    from livecam.events import UnknownStore
+    from livecam.door.events import UnknownStore
 
     root = _gallery(tmp_path / "kf", data, {"Bill_Clinton": ("Bill_Clinton", [1])})
     crop = cv2.imread(str(data / "identities" / "Colin_Powell" / "1.jpg"))

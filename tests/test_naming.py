@@ -16,13 +16,13 @@ import cv2
 import numpy as np
 import pytest
 
-from livecam.capture import Frame
-from livecam.events import DoorPolicy, EventSink
-from livecam.faces import Box
+from livecam.door.events import DoorPolicy, EventSink
+from livecam.engine.faces import Box
+from livecam.engine.matching import Matcher
 from livecam.identity import STRANGER_LABEL as UNKNOWN
-from livecam.matching import Matcher
+from livecam.live.capture import Frame
+from livecam.live.recognizer import FrameResult, LiveSettings, Reason, Recognizer, TrackUpdate
 from livecam.models import DLIB
-from livecam.recognizer import FrameResult, LiveSettings, Reason, Recognizer, TrackUpdate
 
 W, H, FACE = 320, 240, 80
 EVERY = 4  # detection rounds, as live.detect_every
@@ -400,7 +400,7 @@ class Clock:
 def test_on_a_budget_new_faces_get_their_first_looks_and_settled_ones_wait():
     """With nothing to spare, Ada (named, settled) is not re-checked, and Bob arriving is still named
     at once; with a budget to spare, Ada is re-checked every `recheck_seconds`."""
-    from livecam.budget import EncodeAllowance
+    from livecam.live.budget import EncodeAllowance
 
     def scene():
         return [Face("Ada", 0, 90, (20, 80)), Face("Bob", 40, 90, (200, 80))]

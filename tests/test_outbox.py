@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from livecam.outbox import Outbox, OutboxBusy
+from livecam.connect.outbox import Outbox, OutboxBusy
 from livecam.state import cache_key, seal
 
 

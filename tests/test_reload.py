@@ -7,8 +7,8 @@ import time
 
 from conftest import photo
 
-from livecam.batch import EngineSettings
-from livecam.reload import GalleryWatcher, listing
+from livecam.engine.batch import EngineSettings
+from livecam.live.reload import GalleryWatcher, listing
 
 
 def _first_reload(watcher, seconds: float):
@@ -41,7 +41,7 @@ def test_a_stranger_swapped_for_the_person_with_size_and_mtime_forged_reaches_th
     nothing when the photos were swapped, and the loop went on naming the stranger Bill_Clinton."""
     from test_gallery import PERSON, STRANGER, _forge_all, _name_of, _plant_stranger
 
-    from livecam.gallery import load_gallery
+    from livecam.engine.gallery import load_gallery
 
     root, folder = _plant_stranger(tmp_path, data)
     probe = data / "identities" / STRANGER / "3.jpg"

@@ -58,9 +58,9 @@ def test_gallery_remove_of_a_symlinked_person_never_deletes_the_target(tmp_path,
 def test_gallery_remove_purges_the_cache(tmp_path, make_gallery, capsys):
     import numpy as np
 
-    from livecam.batch import EngineSettings
     from livecam.config import Config, resolved
-    from livecam.gallery import cache_path
+    from livecam.engine.batch import EngineSettings
+    from livecam.engine.gallery import cache_path
 
     kf = make_gallery({"Tony_Blair": [1, 2], "George_W_Bush": [1]})
     assert run(capsys, "gallery", "list", "--known-faces", str(kf))[0] == 0
@@ -84,7 +84,7 @@ def test_symlinked_photos_are_never_enrolled(tmp_path, data, make_gallery, caplo
 
 
 def test_a_photo_replaced_by_a_link_after_the_scan_is_not_read(tmp_path, data):
-    from livecam.batch import EngineSettings, encode_files
+    from livecam.engine.batch import EngineSettings, encode_files
 
     link = tmp_path / "x.jpg"
     link.symlink_to(photo(data, "Tony_Blair", 1))

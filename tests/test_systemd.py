@@ -18,7 +18,7 @@ import sandbox
 from broker import Broker, Subscriber
 
 from livecam.cli import main
-from livecam.systemd import Notifier
+from livecam.connect.systemd import Notifier
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "deploy" / "livecam@.service"
@@ -102,13 +102,13 @@ def test_a_run_says_ready_then_pings_from_the_frame_loop_and_a_stalled_loop_stop
 ):
     """A stuck detection round (4 s here) must show as a gap in the pings: they come from the loop,
     not from a timer thread that would keep a dead door 'alive'."""
-    import livecam.detection
+    import livecam.live.detection
 
     listener = NotifySocket(tmp_path / "notify")
     monkeypatch.setenv("NOTIFY_SOCKET", str(listener.path))
     monkeypatch.setenv("WATCHDOG_USEC", "100000")  # ping every 0.05 s
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
-    real_call = livecam.detection.Detector.__call__
+    real_call = livecam.live.detection.Detector.__call__
     calls = {"n": 0}
 
     def sometimes_stuck(self, gray):
@@ -117,7 +117,7 @@ def test_a_run_says_ready_then_pings_from_the_frame_loop_and_a_stalled_loop_stop
             time.sleep(4.0)
         return real_call(self, gray)
 
-    monkeypatch.setattr(livecam.detection.Detector, "__call__", sometimes_stuck)
+    monkeypatch.setattr(livecam.live.detection.Detector, "__call__", sometimes_stuck)
     root = make_gallery({"Tony_Blair": [1, 2]})
     clip = data / "videos" / "short_hamilton_clip.mp4"
     code = main(["run", "--camera", str(clip), "--no-window", "--known-faces", str(root)])

@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 from conftest import read_frames as frames
 
-from livecam.detection import Detector
-from livecam.faces import Box
+from livecam.engine.faces import Box
+from livecam.engine.matching import Match
 from livecam.identity import STRANGER, UNDECIDED, Identity
-from livecam.matching import Match
-from livecam.tracking import Tracker, VotingRule, decide, iou
+from livecam.live.detection import Detector
+from livecam.live.tracking import Tracker, VotingRule, decide, iou
 
 RULE = VotingRule(window=5, agree=2, instant_distance=0.42, unknown_after=2)
 
@@ -90,7 +90,7 @@ def test_detector_scale_follows_min_face_px(engine, big_data):
 
 def test_flow_that_jumps_further_than_a_face_moves_ends_the_track():
     """A face swapped for a lookalike can drag flow half a face away in one frame (seen on a handover)."""
-    from livecam.tracking import Track
+    from livecam.live.tracking import Track
 
     old = np.array([[[100 + x, 100 + y]] for x in (10, 30, 50) for y in (10, 30, 50)], np.float32)
     status = np.ones((len(old), 1), np.uint8)
@@ -104,7 +104,7 @@ def test_flow_that_jumps_further_than_a_face_moves_ends_the_track():
 
 def _walking(tracker: Tracker, box: Box, dx: int, frames: range) -> None:
     """A track on `box` at frames[0] that moves `dx` px a frame, as flow would have carried it."""
-    from livecam.tracking import Track
+    from livecam.live.tracking import Track
 
     track = Track(len(tracker.tracks) + 1, box, frames[0], frames[0])
     for i in frames:
@@ -143,7 +143,7 @@ def test_a_late_detection_does_not_end_a_track_begun_after_it():
 def test_a_box_mostly_out_of_the_frame_ends_its_track():
     """A face leaving by the edge: once most of its box is outside, nothing shows to check that it is still
     that face (content_patch gives up), so the track and its name end rather than linger on the edge."""
-    from livecam.tracking import Track
+    from livecam.live.tracking import Track
 
     gray = np.random.default_rng(1).integers(0, 255, (480, 640), np.uint8)
     tracker = Tracker()

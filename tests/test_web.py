@@ -11,7 +11,7 @@ import pytest
 
 from livecam.cli import main
 from livecam.config import load_config, resolved
-from livecam.web import LoginLimiter, WebServer, create_app, load_password, set_password
+from livecam.connect.web import LoginLimiter, WebServer, create_app, load_password, set_password
 
 PASSWORD = "open sesame 42"
 SCRIPT_NAME = "<img src=x onerror=alert(1)>"  # a valid name (no path separator): must show as text
@@ -324,7 +324,7 @@ def test_the_live_view_shows_the_loop_s_frames_with_the_name(running, tmp_path, 
     import cv2
     import numpy as np
 
-    from livecam import overlay
+    from livecam.live import overlay
 
     # the name as the overlay draws it, looked for in the frames the page serves
     height = int(overlay.LABEL_PX * 1.4)

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..capture import SourceError
 from ..config import ConfigError, load_config, override, resolved
-from ..encoder import EncoderError
-from ..enroll import EnrollError
-from ..faces import ModelError
-from ..images import ImageError
+from ..door.enroll import EnrollError
+from ..engine.faces import ModelError
+from ..engine.images import ImageError
+from ..live.capture import SourceError
+from ..live.encoder import EncoderError
 from ..storage import OutputError
 from . import calibrate, check, encode, enroll, gallery, identify, run, unknown, verify, web
 from .common import EXIT_FAILED, EXIT_USAGE, UsageError, _Parser

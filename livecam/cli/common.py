@@ -7,11 +7,11 @@ import logging
 import os
 from pathlib import Path
 
-from ..batch import EngineSettings
 from ..config import Config, override
-from ..faces import Face
-from ..gallery import pick_subject
-from ..images import ImageError
+from ..engine.batch import EngineSettings
+from ..engine.faces import Face
+from ..engine.gallery import pick_subject
+from ..engine.images import ImageError
 from ..models import DETECTORS, MODELS
 from ..wiring import probe_settings
 
@@ -64,7 +64,7 @@ def gallery_problem(root: Path) -> str | None:
 
 
 def _subject(engine, settings: EngineSettings, path: str) -> Face:
-    from ..batch import encode_path
+    from ..engine.batch import encode_path
 
     result = encode_path(engine, settings, Path(path))
     if result.error:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..batch import encode_files
 from ..config import Config
-from ..faces import Face
-from ..images import iter_image_files
+from ..engine.batch import encode_files
+from ..engine.faces import Face
+from ..engine.images import iter_image_files
 from ..models import MODELS
 from ..storage import atomic_write_bytes, check_output_file
 from .common import (

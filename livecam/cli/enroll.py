@@ -8,15 +8,15 @@ from pathlib import Path
 
 import cv2
 
-from .. import overlay
-from ..capture import open_source
 from ..check import display_available
 from ..config import Config
-from ..enroll import check_new_name, enroll_from_source, enroll_images, person_folder
-from ..gallery import load_gallery
+from ..door.enroll import check_new_name, enroll_from_source, enroll_images, person_folder
+from ..engine.gallery import load_gallery
+from ..engine.images import iter_image_files
 from ..identity import UNDECIDED
-from ..images import iter_image_files
-from ..recognizer import TrackedFace
+from ..live import overlay
+from ..live.capture import open_source
+from ..live.recognizer import TrackedFace
 from ..storage import check_output_dir
 from ..wiring import gallery_settings
 from .common import (

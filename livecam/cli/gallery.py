@@ -6,8 +6,8 @@ import argparse
 import logging
 
 from ..config import Config
-from ..enroll import remove_person, rename_person
-from ..gallery import gallery_stats, load_gallery
+from ..door.enroll import remove_person, rename_person
+from ..engine.gallery import gallery_stats, load_gallery
 from ..wiring import gallery_settings
 from .common import (
     EXIT_OK,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..batch import encode_files
 from ..config import Config, override
-from ..gallery import gallery_stats, load_gallery
+from ..engine.batch import encode_files
+from ..engine.gallery import gallery_stats, load_gallery
+from ..engine.images import iter_image_files
 from ..identity import STRANGER_LABEL
-from ..images import iter_image_files
 from ..wiring import gallery_settings
 from .common import (
     EXIT_FAILED,

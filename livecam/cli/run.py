@@ -6,18 +6,18 @@ import argparse
 import logging
 import os
 
-from ..budget import Costs, Governor, plan
-from ..capture import open_source
 from ..check import display_available
 from ..config import Config, override
-from ..live import Outputs, run_loop
+from ..connect.systemd import Notifier
+from ..live.budget import Costs, Governor, plan
+from ..live.capture import open_source
+from ..live.loop import Outputs, run_loop
+from ..live.reload import GalleryWatcher, listing
 from ..names import camera_name_for
 from ..redact import redact_url
-from ..reload import GalleryWatcher, listing
 from ..state import StateError, lock_camera
 from ..stopping import StopRequest
 from ..storage import check_output_dir, check_output_file, ensure_private_dir
-from ..systemd import Notifier
 from ..wiring import build_door, build_recognizer, gallery_settings, mqtt_settings
 from .common import (
     EXIT_OK,
@@ -68,7 +68,7 @@ def _web_listen(args: argparse.Namespace, cfg: Config):
     """--web HOST:PORT checked (a password where it is not loopback): (host, port, password hash) or None."""
     if not args.web:
         return None
-    from ..web import AuthError, ListenError, check_exposure, load_password, parse_listen
+    from ..connect.web import AuthError, ListenError, check_exposure, load_password, parse_listen
 
     try:
         host, port = parse_listen(args.web)
@@ -81,8 +81,8 @@ def _web_listen(args: argparse.Namespace, cfg: Config):
 
 def _start_web(web, cfg: Config, camera: str, recognizer, governor):
     """The page beside the loop: its live view is fed the frames the loop draws anyway."""
-    from ..web import ListenError, WebServer, create_app
-    from ..web.live import LiveFeed
+    from ..connect.web import ListenError, WebServer, create_app
+    from ..connect.web.live import LiveFeed
 
     host, port, hashed, https_proxy = web
     feed = LiveFeed(camera)
@@ -99,7 +99,7 @@ def _start_web(web, cfg: Config, camera: str, recognizer, governor):
 
 def _broker_state(events):
     """The live status's broker line, read when asked."""
-    from ..mqtt import MqttPublisher
+    from ..connect.mqtt import MqttPublisher
 
     brokers = [h for h in events.handlers if isinstance(h, MqttPublisher)]
     if not brokers:

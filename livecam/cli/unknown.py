@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..config import Config
-from ..enroll import check_new_name, person_folder, promote_visitor
-from ..events import UnknownStore, events_by_crop
-from ..gallery import load_gallery
+from ..door.enroll import check_new_name, person_folder, promote_visitor
+from ..door.events import UnknownStore, events_by_crop
+from ..engine.gallery import load_gallery
 from ..storage import check_output_dir
 from ..wiring import clear_retained_snapshots, gallery_settings
 from .common import (

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .cpu import CpuShare, cpu_share
+from ..cpu import CpuShare, cpu_share
 from .detection import HOG_MIN_FACE_PX
 
 log = logging.getLogger(__name__)

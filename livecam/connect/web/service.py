@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..config import Config
-from ..enroll import (
+from ...config import Config
+from ...door.enroll import (
     EnrollError,
     check_new_name,
     enroll_images,
@@ -24,11 +24,11 @@ from ..enroll import (
     remove_person,
     rename_person,
 )
-from ..events import UnknownStore, audit_records, events_by_crop
-from ..gallery import load_gallery
-from ..images import is_image_path
-from ..names import NameError_, validate_name
-from ..wiring import gallery_settings
+from ...door.events import UnknownStore, audit_records, events_by_crop
+from ...engine.gallery import load_gallery
+from ...engine.images import is_image_path
+from ...names import NameError_, validate_name
+from ...wiring import gallery_settings
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +241,8 @@ class DoorFiles:
         gallery cannot be calibrated (fewer than two people)."""
         import numpy as np
 
-        from ..calibrate import calibrate, recommendation
-        from ..models import MODELS
+        from ...door.calibrate import calibrate, recommendation
+        from ...models import MODELS
 
         with self._lock:
             engine, settings = self._engine_and_settings()

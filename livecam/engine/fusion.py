@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models import ALL_MODELS, DLIB_MOBILEFACENET, FUSION, ModelSpec, import_stage, spec_of
 from .faces import Box, DlibModels
-from .models import ALL_MODELS, DLIB_MOBILEFACENET, FUSION, ModelSpec, import_stage, spec_of
 
 _FIELDS = 4  # per part in the header: length, then the shape padded with zeros to 3 dimensions
 

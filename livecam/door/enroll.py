@@ -28,16 +28,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import names
-from .batch import EngineSettings
-from .detection import Detector
+from .. import names
+from ..engine.batch import EngineSettings
+from ..engine.faces import Face, FaceEngine
+from ..engine.gallery import Gallery, cache_path, read_cache, write_cache
+from ..engine.images import ImageError, is_image_path, load_image
+from ..engine.matching import Matcher
+from ..live.detection import Detector
+from ..models import MODELS
+from ..storage import atomic_write_bytes, ensure_private_dir
 from .events import UnknownStore, promote
-from .faces import Face, FaceEngine
-from .gallery import Gallery, cache_path, read_cache, write_cache
-from .images import ImageError, is_image_path, load_image
-from .matching import Matcher
-from .models import MODELS
-from .storage import atomic_write_bytes, ensure_private_dir
 
 log = logging.getLogger(__name__)
 

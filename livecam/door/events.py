@@ -33,12 +33,12 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
-from .config import DoorConfig
-from .faces import face_distance
-from .images import MAX_FILE_BYTES
-from .models import DLIB
-from .recognizer import FrameResult, TrackUpdate
-from .storage import PRIVATE_FILE, atomic_write_bytes, ensure_private_dir, open_private, read_regular
+from ..config import DoorConfig
+from ..engine.faces import face_distance
+from ..engine.images import MAX_FILE_BYTES
+from ..live.recognizer import FrameResult, TrackUpdate
+from ..models import DLIB
+from ..storage import PRIVATE_FILE, atomic_write_bytes, ensure_private_dir, open_private, read_regular
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from ..redact import redact_url
 from .events import EventHandler
-from .redact import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import DLIB
+from ..models import DLIB
 
 # dlib's ResNet was trained so that 0.6 separates people on LFW (99.38 %).
 # A door must not name strangers, so livecam's default is stricter: on LFW

@@ -50,8 +50,8 @@ from pathlib import Path
 
 import cv2
 
-from . import __version__
-from .events import Event, EventHandler
+from .. import __version__
+from ..door.events import Event, EventHandler
 from .outbox import Outbox, OutboxBusy
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ class MqttPublisher(EventHandler):
         # an exception in one of our callbacks would end paho's thread, and with it every reconnect:
         # paho logs it (to our logger) and goes on
         client.suppress_exceptions = True
-        paho_log = logging.getLogger("livecam.mqtt.paho")
+        paho_log = logging.getLogger("livecam.connect.mqtt.paho")
         paho_log.setLevel(logging.WARNING)  # its errors, one line each; not a line per packet under -v
         client.enable_logger(paho_log)
         client.on_connect = self._on_connect

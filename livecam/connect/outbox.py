@@ -31,8 +31,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from .state import cache_key, seal
-from .storage import OutputError, ensure_private_dir, open_private
+from ..state import cache_key, seal
+from ..storage import OutputError, ensure_private_dir, open_private
 
 log = logging.getLogger(__name__)
 

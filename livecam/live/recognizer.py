@@ -24,15 +24,15 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..config import DoorConfig, LiveConfig
+from ..engine.faces import Box, face_distance
+from ..engine.matching import Match, Matcher
+from ..engine.stages import LiveEngine
+from ..identity import UNDECIDED, Identity
 from .budget import EncodeAllowance
 from .capture import Frame
-from .config import DoorConfig, LiveConfig
 from .encoder import EncoderProcess
-from .faces import Box, face_distance
-from .identity import UNDECIDED, Identity
 from .liveness import BlinkDetector, eye_aspect_ratios
-from .matching import Match, Matcher
-from .stages import LiveEngine
 from .tracking import Track, Tracker, VotingRule, decide, iou
 
 log = logging.getLogger(__name__)

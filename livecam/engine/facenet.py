@@ -30,8 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..models import FACENET
 from .faces import Box, ModelLoadError, ModelNotFoundError, load_weights
-from .models import FACENET
 
 CHIP = 160
 # The crop: MTCNN's box as it is (tall, not squared), grown by MARGIN x its height in all, half on each side,

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .models import DETECTORS, DLIB, ModelSpec, detector_class, import_stage, spec_of
+from ..models import DETECTORS, DLIB, ModelSpec, detector_class, import_stage, spec_of
 
 log = logging.getLogger(__name__)
 

@@ -31,17 +31,17 @@ import cv2
 import numpy as np
 from imutils.video import FPS
 
+from ..cpu import cpu_share
+from ..door.events import EventSink
+from ..engine.faces import Box
+from ..stopping import StopRequest
+from ..storage import ensure_private_dir, open_private
 from . import overlay
 from .budget import Governor
 from .capture import FileSource, Frame, LatestFrameReader
-from .cpu import cpu_share
 from .detection import Detector
-from .events import EventSink
-from .faces import Box
 from .recognizer import FrameResult, Recognizer
 from .reload import GalleryWatcher
-from .stopping import StopRequest
-from .storage import ensure_private_dir, open_private
 
 log = logging.getLogger(__name__)
 
@@ -550,7 +550,7 @@ def _handle_key(key: int, drawn: np.ndarray | None, outputs: Outputs) -> str | N
         path = folder / time.strftime("snapshot-%Y%m%d-%H%M%S.jpg")
         ok, data = cv2.imencode(".jpg", drawn)
         if ok:
-            from .storage import atomic_write_bytes
+            from ..storage import atomic_write_bytes
 
             atomic_write_bytes(path, data.tobytes())
             log.info("snapshot saved: %s", path)

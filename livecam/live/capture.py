@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .redact import redact_url
+from ..redact import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .config import VotingConfig
-from .faces import Box
-from .identity import STRANGER, UNDECIDED, Identity
+from ..config import VotingConfig
+from ..engine.faces import Box
+from ..engine.matching import Match
+from ..identity import STRANGER, UNDECIDED, Identity
+from ..models import DLIB
 from .liveness import BlinkDetector
-from .matching import Match
-from .models import DLIB
 
 SAME_FACE_IOU = 0.5  # a detection must overlap its track at least this much to continue it
 MAX_SIZE_CHANGE = 1.4  # ...and be at most this much wider or narrower

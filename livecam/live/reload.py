@@ -13,10 +13,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .batch import EngineSettings
-from .faces import FaceEngine
-from .gallery import Gallery, gallery_stats, load_gallery, scan_photos
-from .matching import Matcher
+from ..engine.batch import EngineSettings
+from ..engine.faces import FaceEngine
+from ..engine.gallery import Gallery, gallery_stats, load_gallery, scan_photos
+from ..engine.matching import Matcher
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cpu import cpu_budget
+from ..cpu import cpu_budget
 from .faces import Box, Face, FaceEngine, ModelError
 from .images import ImageError, decode_image, read_bytes
 

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models import MODELS, spec_of
+from ..names import NameError_, validate_name
+from ..state import KEY_NAME, StateError, cache_key, seal, state_dir
+from ..storage import atomic_write_bytes, ensure_private_dir
 from .batch import EngineSettings, FileResult, encode_files
 from .faces import Face, FaceEngine
 from .images import is_image_path
 from .matching import Matcher
-from .models import MODELS, spec_of
-from .names import NameError_, validate_name
-from .state import KEY_NAME, StateError, cache_key, seal, state_dir
-from .storage import atomic_write_bytes, ensure_private_dir
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..models import MOBILEFACENET
 from .faces import Box, DlibModels, ModelLoadError, ModelNotFoundError
-from .models import MOBILEFACENET
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .gallery import Gallery
-from .storage import atomic_write_bytes
+from ..engine.gallery import Gallery
+from ..storage import atomic_write_bytes
 
 
 @dataclass(frozen=True)

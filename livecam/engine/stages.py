@@ -19,8 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ..models import ModelSpec
 from .faces import Box
-from .models import ModelSpec
 
 
 class Detector(Protocol):

@@ -12,8 +12,8 @@ import logging
 import cv2
 import numpy as np
 
-from .faces import Box
-from .stages import FrameDetector
+from ..engine.faces import Box
+from ..engine.stages import FrameDetector
 
 log = logging.getLogger(__name__)
 
