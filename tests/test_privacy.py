@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = sorted((REPO / "livecam").glob("*.py")) + sorted((REPO / "benchmarks").glob("*.py"))
+SOURCES = sorted((REPO / "livecam").rglob("*.py")) + sorted((REPO / "benchmarks").glob("*.py"))
 
 
 def test_no_pickle_anywhere():
@@ -27,7 +27,7 @@ def test_every_write_of_biometric_data_is_private():
     # photos, caches, crops, snapshots and encodings go through atomic_write_bytes (0600 by default);
     # logs are opened 0600. No module writes them with plain open(..., "w").
     for path in SOURCES:
-        if path.parent.name != "livecam":
+        if path.relative_to(REPO).parts[0] != "livecam":
             continue
         text = path.read_text()
         assert not re.search(r"\.write_bytes\(|\.write_text\(|cv2\.imwrite\(", text), path

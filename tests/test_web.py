@@ -11,7 +11,7 @@ import pytest
 
 from livecam.cli import main
 from livecam.config import load_config, resolved
-from livecam.connect.web import LoginLimiter, WebServer, create_app, load_password, set_password
+from livecam.web import LoginLimiter, WebServer, create_app, load_password, set_password
 
 PASSWORD = "open sesame 42"
 SCRIPT_NAME = "<img src=x onerror=alert(1)>"  # a valid name (no path separator): must show as text

@@ -68,7 +68,7 @@ def _web_listen(args: argparse.Namespace, cfg: Config):
     """--web HOST:PORT checked (a password where it is not loopback): (host, port, password hash) or None."""
     if not args.web:
         return None
-    from ..connect.web import AuthError, ListenError, check_exposure, load_password, parse_listen
+    from ..web import AuthError, ListenError, check_exposure, load_password, parse_listen
 
     try:
         host, port = parse_listen(args.web)
@@ -81,8 +81,8 @@ def _web_listen(args: argparse.Namespace, cfg: Config):
 
 def _start_web(web, cfg: Config, camera: str, recognizer, governor):
     """The page beside the loop: its live view is fed the frames the loop draws anyway."""
-    from ..connect.web import ListenError, WebServer, create_app
-    from ..connect.web.live import LiveFeed
+    from ..web import ListenError, WebServer, create_app
+    from ..web.live import LiveFeed
 
     host, port, hashed, https_proxy = web
     feed = LiveFeed(camera)

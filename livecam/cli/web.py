@@ -15,7 +15,7 @@ log = logging.getLogger("livecam")
 
 
 def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
-    from ..connect.web import AuthError, ListenError, WebServer, check_exposure, create_app, load_password, set_password
+    from ..web import AuthError, ListenError, WebServer, check_exposure, create_app, load_password, set_password
 
     if args.set_password:
         password = _read_password()
@@ -42,7 +42,7 @@ def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _listen(text: str) -> tuple[str, int]:
-    from ..connect.web import parse_listen
+    from ..web import parse_listen
 
     return parse_listen(text)
 
@@ -58,7 +58,7 @@ def _read_password() -> str:
 
 
 def add_parser(sub) -> None:
-    from ..connect.web.server import DEFAULT_LISTEN
+    from ..web.server import DEFAULT_LISTEN
 
     p = sub.add_parser("web", help="the door's web page: unknown visitors, the gallery, events (no camera)")
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}")

@@ -21,7 +21,7 @@ import os
 import resource
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,6 @@ import numpy as np
 from imutils.video import FPS
 
 from ..cpu import cpu_share
-from ..door.events import EventSink
 from ..engine.faces import Box
 from ..stopping import StopRequest
 from ..storage import ensure_private_dir, open_private
@@ -172,6 +171,16 @@ def live_schedule(
             future = pool.submit(_timed_detect, detector, gray, governor)
             last_submitted = frame.index
         yield frame, gray, detections, found_on
+
+
+class DoorEvents(Protocol):
+    """What the loop feeds the door (door.events.EventSink): the live part knows nothing of the door's decisions."""
+
+    def enrolled(self, people: Sequence[str]) -> None: ...  # the gallery (re)loaded
+
+    def handle(self, result: FrameResult) -> None: ...  # each frame's result
+
+    def take(self, updates: list, now: float, final: bool = False) -> None: ...  # the tracks still open at the end
 
 
 class FrameSink(Protocol):
@@ -388,7 +397,7 @@ def run_loop(
     outputs: Outputs,
     stop_after: int | None = None,
     watcher: GalleryWatcher | None = None,
-    events: EventSink | None = None,
+    events: DoorEvents | None = None,
     stop: StopRequest | None = None,
     alive: Callable[[], None] | None = None,
     governor: Governor | None = None,

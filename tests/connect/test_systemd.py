@@ -20,7 +20,7 @@ from broker import Broker, Subscriber
 from livecam.cli import main
 from livecam.connect.systemd import Notifier
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "deploy" / "livecam@.service"
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
 
-from ...config import Config
+from ..config import Config
 from .auth import LoginLimiter, PasswordHash, csrf_ok, is_loopback, new_csrf_token, session_secret
 from .live import MAX_VIEWERS, LiveFeed
 from .service import DoorFiles
@@ -229,7 +229,7 @@ def create_app(
 
     @app.get("/calibration.png")
     def calibration_png():
-        from ...door.calibrate import histogram_png
+        from ..door.calibrate import histogram_png
 
         try:
             cal, _, _ = files.calibration()

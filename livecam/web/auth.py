@@ -16,8 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...state import cache_key, state_dir
-from ...storage import atomic_write_bytes, ensure_private_dir
+from ..state import cache_key, state_dir
+from ..storage import atomic_write_bytes, ensure_private_dir
 
 PASSWORD_FILE = "web_password.json"
 MIN_PASSWORD = 10  # characters

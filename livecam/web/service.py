@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ...config import Config
-from ...door.enroll import (
+from ..config import Config
+from ..door.enroll import (
     EnrollError,
     check_new_name,
     enroll_images,
@@ -24,11 +24,12 @@ from ...door.enroll import (
     remove_person,
     rename_person,
 )
-from ...door.events import UnknownStore, audit_records, events_by_crop
-from ...engine.gallery import load_gallery
-from ...engine.images import is_image_path
-from ...names import NameError_, validate_name
-from ...wiring import gallery_settings
+from ..door.events import UnknownStore, audit_records, events_by_crop
+from ..engine.gallery import load_gallery
+from ..engine.images import is_image_path
+from ..names import NameError_, validate_name
+from ..storage import atomic_write_bytes
+from ..wiring import gallery_settings
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ class DoorFiles:
                     shown[original] = None
                     continue
                 path = Path(tmp) / f"upload-{i + 1}"  # no suffix from the client: the reader looks at the bytes
-                path.write_bytes(data)
+                atomic_write_bytes(path, data)  # 0600: an upload is a face too, even for a moment
                 paths.append(path)
                 shown[path] = original or f"photo {i + 1}"
             refused = [
@@ -241,8 +242,8 @@ class DoorFiles:
         gallery cannot be calibrated (fewer than two people)."""
         import numpy as np
 
-        from ...door.calibrate import calibrate, recommendation
-        from ...models import MODELS
+        from ..door.calibrate import calibrate, recommendation
+        from ..models import MODELS
 
         with self._lock:
             engine, settings = self._engine_and_settings()
