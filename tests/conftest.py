@@ -72,6 +72,28 @@ def _run_in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+class Clock:
+    """A scripted clock (time.monotonic's stand-in): tests set `now`."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real mosquitto on a free port, for this test only (tests/broker.py)."""
+    from broker import Broker  # the helper module, beside this file
+
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    b = Broker(folder).start()
+    yield b
+    b.stop()
+
+
 def read_frames(path: Path, n: int = 10_000) -> list:
     """The first `n` frames of a video file (BGR)."""
     import cv2

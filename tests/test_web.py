@@ -269,18 +269,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def mqtt_broker(tmp_path):
-    from broker import Broker
-
-    folder = tmp_path / "broker"
-    folder.mkdir()
-    b = Broker(folder).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def running(tmp_path, data, mqtt_broker):
+def running(tmp_path, data, broker):
     """`livecam run --realtime --web` on the Hamilton clip, Lin-Manuel Miranda enrolled, events to a real MQTT
     broker; yields the page's URL."""
     import subprocess
@@ -293,7 +282,7 @@ def running(tmp_path, data, mqtt_broker):
     for p in (data / "identities_extra" / "Lin_Manuel_Miranda").iterdir():
         shutil.copy(p, gallery / p.name)
     (tmp_path / "config.yaml").write_text(
-        f"state_dir: {tmp_path / 'state'}\nmqtt:\n  host: 127.0.0.1\n  port: {mqtt_broker.port}\n"
+        f"state_dir: {tmp_path / 'state'}\nmqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n"
     )
     port = _free_port()
     clip = data / "videos" / "short_hamilton_clip.mp4"
@@ -317,7 +306,7 @@ def running(tmp_path, data, mqtt_broker):
         proc.wait(timeout=30)
 
 
-def test_the_live_view_shows_the_loop_s_frames_with_the_name(running, tmp_path, browser, mqtt_broker):
+def test_the_live_view_shows_the_loop_s_frames_with_the_name(running, tmp_path, browser, broker):
     import time
     import urllib.request
 
@@ -346,7 +335,7 @@ def test_the_live_view_shows_the_loop_s_frames_with_the_name(running, tmp_path, 
     live = browser.find_element("id", "live")
     assert browser.execute_script("return arguments[0].naturalWidth", live) > 0  # the MJPEG stream plays
     browser.save_screenshot(str(tmp_path / "live.png"))
-    mqtt_broker.stop()  # the broker goes away: the page says so, and the loop goes on
+    broker.stop()  # the broker goes away: the page says so, and the loop goes on
     deadline = time.monotonic() + 30
     while json.loads(urllib.request.urlopen(f"{running}/live.json", timeout=5).read())["broker"] == "connected":
         assert time.monotonic() < deadline

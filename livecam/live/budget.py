@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..cpu import CpuShare, cpu_share
-from .detection import HOG_MIN_FACE_PX
+from .detection import detection_scale
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ class _Spent:
 
 def _pixels(min_face_px: int) -> float:
     """The share of a frame's pixels a detection round scans at `min_face_px` (detection.Detector.scale)."""
-    return min(1.0, HOG_MIN_FACE_PX / max(min_face_px, 1)) ** 2
+    return detection_scale(min_face_px) ** 2
 
 
 def _ease(old: float, new: float) -> float:

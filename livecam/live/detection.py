@@ -21,6 +21,11 @@ HOG_MIN_FACE_PX = 80  # smallest face dlib's frontal HOG detector finds at upsam
 MAX_DETECT_PIXELS = 1920 * 1080  # pixels one live detection round looks at, at most (HOG ~75 ms here)
 
 
+def detection_scale(min_face_px: int) -> float:
+    """The detection copy's scale for faces from `min_face_px` (HOG finds them from HOG_MIN_FACE_PX)."""
+    return min(1.0, HOG_MIN_FACE_PX / max(min_face_px, 1))
+
+
 class Detector:
     """HOG on a grayscale copy downscaled so that `min_face_px` faces stay findable.
 
@@ -37,7 +42,7 @@ class Detector:
     def set_min_face_px(self, min_face_px: int) -> None:
         """The smallest face wanted; the next round scans a copy scaled for it (a small board's budget.Plan)."""
         self.min_face_px = min_face_px
-        self.scale = min(1.0, HOG_MIN_FACE_PX / max(min_face_px, 1))
+        self.scale = detection_scale(min_face_px)
 
     def __call__(self, gray: np.ndarray) -> list[Box]:
         h, w = gray.shape[:2]

@@ -15,7 +15,7 @@ from flask import Flask, Response, abort, flash, redirect, render_template, requ
 
 from ..config import Config
 from .auth import LoginLimiter, PasswordHash, csrf_ok, is_loopback, new_csrf_token, session_secret
-from .live import MAX_VIEWERS, LiveFeed
+from .live import LiveFeed
 from .service import DoorFiles
 
 log = logging.getLogger(__name__)
@@ -137,12 +137,11 @@ def create_app(
 
         @app.get("/live.mjpg")
         def live_stream():
-            with live._cond:  # noqa: SLF001 - the feed's own lock guards its viewer count
-                if live.viewers >= MAX_VIEWERS:
-                    abort(503, "too many viewers")
-                live.viewers += 1
+            stream = live.open_stream()
+            if stream is None:
+                abort(503, "too many viewers")
             return Response(
-                live.stream(),
+                stream,
                 mimetype="multipart/x-mixed-replace; boundary=frame",
                 headers={"Cache-Control": "no-store"},
             )

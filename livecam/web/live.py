@@ -86,7 +86,15 @@ class LiveFeed:
         ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         return (index, data.tobytes()) if ok else None
 
-    def stream(self):
+    def open_stream(self):
+        """A viewer's stream of JPEG parts, or None when MAX_VIEWERS are watching already."""
+        with self._cond:
+            if self.viewers >= MAX_VIEWERS:
+                return None
+            self.viewers += 1
+        return self._stream()
+
+    def _stream(self):
         """multipart/x-mixed-replace parts at STREAM_FPS until the run ends or the viewer goes."""
         last = -1
         try:

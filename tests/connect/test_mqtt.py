@@ -47,15 +47,6 @@ def event(
                  frame=n, camera="door", face=crop, snapshot=None if snapshot is None else str(snapshot))  # fmt: skip
 
 
-@pytest.fixture
-def broker(tmp_path):
-    folder = tmp_path / "broker"
-    folder.mkdir()
-    b = Broker(folder).start()
-    yield b
-    b.stop()
-
-
 def tracks(sub: Subscriber, topic: str = "livecam/door/event") -> list[int]:
     return [json.loads(m.payload)["track"] for m in sub.on(topic)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import Clock
 
 from livecam.cpu import CpuShare
 from livecam.live.budget import (
@@ -66,14 +67,6 @@ def test_detection_cost_follows_the_pixels_of_the_copy():
     assert MEASURED.detect_at(100) == MEASURED.detect_ms
     assert MEASURED.detect_at(200) == pytest.approx(MEASURED.detect_ms / 4)
     assert MEASURED.detect_at(40) == MEASURED.detect_at(80)  # HOG never upsamples: 80 px is the full frame
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_first_looks_go_before_re_checks_and_into_debt_only_so_far():

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import pytest
+from conftest import Clock
 
 from livecam.door.events import DoorPolicy, EventSink
 from livecam.engine.faces import Box
@@ -387,14 +388,6 @@ def test_late_detection_rounds_keep_a_walking_face_s_box_on_it():
     r = run([ada], 61, late=3)
     named = r.names_on(ada)
     assert len(named) >= 55 and set(named.values()) == {"Ada"} and len(r.tracks_on(ada)) == 1
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_on_a_budget_new_faces_get_their_first_looks_and_settled_ones_wait():
