@@ -14,10 +14,16 @@ import numpy as np
 
 from . import __version__
 from .config import Config
-from .engine import mobilefacenet
-from .engine.batch import EngineSettings
-from .engine.faces import MODEL_FILES, FaceEngine, ModelNotFoundError, dlib_build_info, find_model
-from .engine.images import decode_image
+from .engine import (
+    MODEL_FILES,
+    EngineSettings,
+    FaceEngine,
+    ModelNotFoundError,
+    decode_image,
+    dlib_build_info,
+    find_mobilefacenet_weights,
+    find_model,
+)
 from .models import MODELS, spec_of
 from .wiring import gallery_settings
 
@@ -116,7 +122,7 @@ def run_check(cfg: Config, say: Callable[[str], None]) -> int:
             say(f"  {name:44s} MISSING{' (optional)' if optional else ''}")
             ok = ok and optional
     try:
-        say(f"  {'MobileFaceNet (mobilefacenet.tflite)':44s} {mobilefacenet.find_weights(cfg.models_dir)}")
+        say(f"  {'MobileFaceNet (mobilefacenet.tflite)':44s} {find_mobilefacenet_weights(cfg.models_dir)}")
     except ModelNotFoundError:
         say(f"  {'MobileFaceNet (mobilefacenet.tflite)':44s} MISSING (make setup installs it)")
     say("embedders (encoding.model; * configured):")

@@ -15,18 +15,19 @@ import ssl
 from pathlib import Path
 
 from .config import CAMERA_NAME, Config, ConfigError
-from .connect.mqtt import MqttError, MqttPublisher, MqttSettings, clear_snapshots
-from .connect.outbox import open_outbox
-from .door.actions import Action, ActionRunner
-from .door.events import AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, audit_records
-from .engine.batch import EngineSettings
-from .engine.gallery import gallery_stats, load_gallery
-from .live.capture import FileSource, LatestFrameReader
-from .live.detection import Detector
-from .live.encoder import EncoderProcess
-from .live.liveness import LICENCE_NOTE
-from .live.recognizer import LiveSettings, Recognizer
-from .live.tracking import VotingRule
+from .connect import MqttError, MqttPublisher, MqttSettings, clear_snapshots, open_outbox
+from .door import Action, ActionRunner, AuditLog, DoorPolicy, EventSink, Retention, UnknownStore, audit_records
+from .engine import EngineSettings, gallery_stats, load_gallery
+from .live import (
+    BLINK_LICENCE_NOTE,
+    Detector,
+    EncoderProcess,
+    FileSource,
+    LatestFrameReader,
+    LiveSettings,
+    Recognizer,
+    VotingRule,
+)
 from .models import spec_of
 from .names import camera_name_for
 from .state import state_dir
@@ -90,7 +91,7 @@ def build_recognizer(
         log.warning("%s: no enrolled faces; every face will be unknown", cfg.known_faces)
     settings = live_settings(cfg)
     if settings.liveness:
-        log.warning("%s", LICENCE_NOTE)
+        log.warning("%s", BLINK_LICENCE_NOTE)
     # live: the network runs in its own process so the display never waits for it;
     # files: on this thread, so that a file gives the same result on every run
     encoder = EncoderProcess(probe) if source.live else None

@@ -61,14 +61,46 @@ def wrong_arrows(source: str, module: str, is_package: bool = False) -> list[str
     return wrong
 
 
-def test_no_part_imports_a_part_above_it():
+def side_doors(source: str, module: str, is_package: bool = False) -> list[str]:
+    """Imports of a part's inner modules from outside that part: the rest of livecam goes through the part's
+    `__init__` (its few public names), so a module can move or split inside its part without touching others."""
+    mine = module.split(".")[1] if module.count(".") else ""
     wrong = []
+    for line, target in imports_of(source, module, is_package):
+        names = target.split(".")
+        if len(names) > 2 and names[1] in MAY_IMPORT and names[1] != "base" and names[1] != mine:
+            wrong.append(f"{module}:{line}: imports {target}; import from livecam.{names[1]} instead")
+    return wrong
+
+
+def modules():
     for path in sorted(PACKAGE.rglob("*.py")):
         parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
         is_package = parts[-1] == "__init__"
-        module = ".".join(parts[:-1] if is_package else parts)
+        yield path, ".".join(parts[:-1] if is_package else parts), is_package
+
+
+def test_no_part_imports_a_part_above_it():
+    wrong = []
+    for path, module, is_package in modules():
         wrong += wrong_arrows(path.read_text(), module, is_package)
     assert wrong == []
+
+
+def test_parts_are_entered_through_their_init():
+    wrong = []
+    for path, module, is_package in modules():
+        wrong += side_doors(path.read_text(), module, is_package)
+    assert wrong == []
+
+
+def test_a_side_door_is_caught():
+    assert side_doors("from ..engine.faces import Box\n", "livecam.live.tracking") == [
+        "livecam.live.tracking:1: imports livecam.engine.faces; import from livecam.engine instead"
+    ]
+    assert side_doors("    from .live.capture import open_source\n".strip(), "livecam.wiring")
+    assert not side_doors("from ..engine import Box\nfrom .matching import Match\n", "livecam.engine.faces")
+    assert not side_doors("from .faces import Box\n", "livecam.engine.gallery")  # inside its own part
 
 
 def test_an_arrow_back_up_is_caught():

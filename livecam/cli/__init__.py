@@ -11,11 +11,9 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import ConfigError, load_config, override, resolved
-from ..door.enroll import EnrollError
-from ..engine.faces import ModelError
-from ..engine.images import ImageError
-from ..live.capture import SourceError
-from ..live.encoder import EncoderError
+from ..door import EnrollError
+from ..engine import EncoderError, ImageError, ModelError
+from ..live import SourceError
 from ..storage import OutputError
 from . import calibrate, check, encode, enroll, gallery, identify, run, unknown, verify, web
 from .common import EXIT_FAILED, EXIT_USAGE, UsageError, _Parser

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
-from ..door.calibrate import calibrate, recommendation, write_plot
-from ..engine.gallery import gallery_stats, load_gallery
+from ..door import calibrate, recommendation, write_plot
+from ..engine import gallery_stats, load_gallery
 from ..models import MODELS
 from ..storage import check_output_file
 from ..wiring import gallery_settings

@@ -24,7 +24,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
         print(f"WARNING: known_faces {cfg.known_faces}: {problem}")
     print(f"state folder (the cache's key, the MQTT outbox): {state_dir(cfg.state_dir)}")
     if cfg.mqtt.host:
-        from ..connect.mqtt import probe
+        from ..connect import probe
         from ..wiring import mqtt_settings
 
         settings = mqtt_settings(cfg, cfg.camera.name or "check")

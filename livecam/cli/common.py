@@ -8,10 +8,7 @@ import os
 from pathlib import Path
 
 from ..config import Config, override
-from ..engine.batch import EngineSettings
-from ..engine.faces import Face
-from ..engine.gallery import pick_subject
-from ..engine.images import ImageError
+from ..engine import EngineSettings, Face, ImageError, pick_subject
 from ..models import DETECTORS, MODELS
 from ..wiring import probe_settings
 
@@ -64,7 +61,7 @@ def gallery_problem(root: Path) -> str | None:
 
 
 def _subject(engine, settings: EngineSettings, path: str) -> Face:
-    from ..engine.batch import encode_path
+    from ..engine import encode_path
 
     result = encode_path(engine, settings, Path(path))
     if result.error:

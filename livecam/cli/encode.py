@@ -13,9 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
-from ..engine.batch import encode_files
-from ..engine.faces import Face
-from ..engine.images import iter_image_files
+from ..engine import Face, encode_files, iter_image_files
 from ..models import MODELS
 from ..storage import atomic_write_bytes, check_output_file
 from .common import (

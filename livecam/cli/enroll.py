@@ -10,13 +10,10 @@ import cv2
 
 from ..check import display_available
 from ..config import Config
-from ..door.enroll import check_new_name, enroll_from_source, enroll_images, person_folder
-from ..engine.gallery import load_gallery
-from ..engine.images import iter_image_files
+from ..door import check_new_name, enroll_from_source, enroll_images, person_folder
+from ..engine import iter_image_files, load_gallery
 from ..identity import UNDECIDED
-from ..live import overlay
-from ..live.capture import open_source
-from ..live.recognizer import TrackedFace
+from ..live import TrackedFace, open_source, overlay
 from ..storage import check_output_dir
 from ..wiring import gallery_settings
 from .common import (

@@ -6,8 +6,8 @@ import argparse
 import logging
 
 from ..config import Config
-from ..door.enroll import remove_person, rename_person
-from ..engine.gallery import gallery_stats, load_gallery
+from ..door import remove_person, rename_person
+from ..engine import gallery_stats, load_gallery
 from ..wiring import gallery_settings
 from .common import (
     EXIT_OK,

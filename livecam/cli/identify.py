@@ -10,9 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config, override
-from ..engine.batch import encode_files
-from ..engine.gallery import gallery_stats, load_gallery
-from ..engine.images import iter_image_files
+from ..engine import encode_files, gallery_stats, iter_image_files, load_gallery
 from ..identity import STRANGER_LABEL
 from ..wiring import gallery_settings
 from .common import (

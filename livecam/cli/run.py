@@ -8,11 +8,8 @@ import os
 
 from ..check import display_available
 from ..config import Config, override
-from ..connect.systemd import Notifier
-from ..live.budget import Costs, Governor, plan
-from ..live.capture import open_source
-from ..live.loop import Outputs, run_loop
-from ..live.reload import GalleryWatcher, listing
+from ..connect import Notifier
+from ..live import Costs, GalleryWatcher, Governor, Outputs, gallery_listing, open_source, plan, run_loop
 from ..names import camera_name_for
 from ..redact import redact_url
 from ..state import StateError, lock_camera
@@ -65,18 +62,15 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _web_listen(args: argparse.Namespace, cfg: Config):
-    """--web HOST:PORT checked (a password where it is not loopback): (host, port, password hash) or None."""
+    """--web HOST:PORT checked (a password where it is not loopback): web.WebSettings, or None."""
     if not args.web:
         return None
-    from ..web import AuthError, ListenError, check_exposure, load_password, parse_listen
+    from ..web import AuthError, Flags, ListenError, web_settings
 
     try:
-        host, port = parse_listen(args.web)
-        hashed = load_password(cfg.state_dir)
-        check_exposure(host, hashed is not None, args.web_https_proxy)
+        return web_settings(args.web, cfg.state_dir, args.web_https_proxy, Flags("--web", "--web-https-proxy"))
     except (ListenError, AuthError) as exc:
-        raise UsageError(str(exc).replace("--listen", "--web").replace("--https-proxy", "--web-https-proxy")) from None
-    return host, port, hashed, args.web_https_proxy
+        raise UsageError(str(exc)) from None
 
 
 def _start_web(web, cfg: Config, camera: str, recognizer, governor):
@@ -84,22 +78,21 @@ def _start_web(web, cfg: Config, camera: str, recognizer, governor):
     from ..web import ListenError, WebServer, create_app
     from ..web.live import LiveFeed
 
-    host, port, hashed, https_proxy = web
     feed = LiveFeed(camera)
     feed.plan = lambda: governor.plan.describe() if governor is not None else ""
     encoder = recognizer.encoder
     feed.encoder = lambda: "its own process" if encoder is not None else "the loop's thread"
     try:
-        app = create_app(cfg, hashed, cfg.state_dir, tls=https_proxy, live=feed)
-        server = WebServer(app, host, port).start()
+        app = create_app(cfg, web.password, cfg.state_dir, tls=web.https_proxy, live=feed)
+        server = WebServer(app, web.host, web.port, flag=web.flags.listen).start()
     except ListenError as exc:
-        raise UsageError(str(exc).replace("--listen", "--web")) from None
+        raise UsageError(str(exc)) from None
     return feed, server
 
 
 def _broker_state(events):
     """The live status's broker line, read when asked."""
-    from ..connect.mqtt import MqttPublisher
+    from ..connect import MqttPublisher
 
     brokers = [h for h in events.handlers if isinstance(h, MqttPublisher)]
     if not brokers:
@@ -109,7 +102,7 @@ def _broker_state(events):
 
 
 def _run(args: argparse.Namespace, cfg: Config, camera: str, window: bool, web=None) -> int:
-    baseline = listing(cfg.known_faces)  # before the gallery loads: a photo added meanwhile is a change
+    baseline = gallery_listing(cfg.known_faces)  # before the gallery loads: a photo added meanwhile is a change
     source, recognizer, detector = _start_pipeline(args, cfg, args.realtime)
     outputs = Outputs(
         window=window, fullscreen=args.fullscreen, record=args.record, log_json=args.log_json, debug=args.debug

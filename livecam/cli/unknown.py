@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-from datetime import datetime, timezone
-from pathlib import Path
 
 from ..config import Config
-from ..door.enroll import check_new_name, person_folder, promote_visitor
-from ..door.events import UnknownStore, events_by_crop
-from ..engine.gallery import load_gallery
+from ..door import UnknownStore, Visitor, check_new_name, person_folder, promote_visitor
+from ..engine import load_gallery
 from ..storage import check_output_dir
 from ..wiring import clear_retained_snapshots, gallery_settings
 from .common import (
@@ -30,13 +27,12 @@ def cmd_unknown(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError("door.unknown_dir is null in the config: no unknown visitors are kept")
     store = UnknownStore(cfg.door.unknown_dir)
     if args.action == "list":
-        crops = store.list()
-        if not crops:
+        visitors = store.visitors(cfg.door.events_log)
+        if not visitors:
             print(f"no unknown visitors kept in {store.folder}")  # an empty answer looked like a failure
             return EXIT_OK
-        seen = events_by_crop(cfg.door.events_log, {p.name for p in crops})
-        for p in crops:
-            print("\t".join(_row(p, seen.get(p.name, {}))))
+        for visitor in visitors:
+            print("\t".join(_row(visitor)))
         return EXIT_OK
     if args.action == "promote":
         if len(args.rest) != 2:
@@ -77,20 +73,13 @@ def cmd_unknown(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_OK if cleared is None or cleared[0] else EXIT_FAILED
 
 
-def _row(crop: Path, event: dict) -> list[str]:
-    """id, time, camera, who the stranger was nearest to, file: from the audit log, else from the crop
-    itself (its time, and the camera in its name) when the log is off or has dropped the event."""
-    when = event.get("time") or datetime.fromtimestamp(crop.lstat().st_mtime, timezone.utc).isoformat(
-        timespec="seconds"
-    )
-    camera = event.get("camera") or UnknownStore.camera_of(crop) or "-"
-    near = event.get("nearest")
-    distance = event.get("distance")
-    if near and isinstance(distance, (int, float)):
-        looked = f"nearest {near} at {distance:.3f}"
+def _row(visitor: Visitor) -> list[str]:
+    """id, time, camera, who the stranger was nearest to, file."""
+    if visitor.nearest is not None and visitor.distance is not None:
+        looked = f"nearest {visitor.nearest} at {visitor.distance:.3f}"
     else:
-        looked = "nearest: -" if not event else "nearest: no one enrolled"
-    return [crop.stem, str(when), str(camera), looked, str(crop)]
+        looked = "nearest: no one enrolled" if visitor.logged else "nearest: -"
+    return [visitor.id, visitor.time, visitor.camera, looked, str(visitor.path)]
 
 
 def days(text: str) -> float:

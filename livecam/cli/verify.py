@@ -9,7 +9,7 @@ import logging
 import numpy as np
 
 from ..config import Config, override
-from ..engine.images import ImageError
+from ..engine import ImageError
 from ..wiring import engine_settings, gallery_settings
 from .common import (
     EXIT_DIFFERENT,

@@ -15,7 +15,7 @@ log = logging.getLogger("livecam")
 
 
 def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
-    from ..web import AuthError, ListenError, WebServer, check_exposure, create_app, load_password, set_password
+    from ..web import AuthError, ListenError, WebServer, create_app, set_password, web_settings
 
     if args.set_password:
         password = _read_password()
@@ -27,10 +27,9 @@ def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
         return EXIT_OK
     cfg = override(cfg, known_faces=_known_faces(cfg, args))
     try:
-        host, port = _listen(args.listen)
-        hashed = load_password(cfg.state_dir)
-        check_exposure(host, hashed is not None, args.https_proxy)
-        server = WebServer(create_app(cfg, hashed, cfg.state_dir, tls=args.https_proxy), host, port)
+        web = web_settings(args.listen, cfg.state_dir, args.https_proxy)
+        app = create_app(cfg, web.password, cfg.state_dir, tls=web.https_proxy)
+        server = WebServer(app, web.host, web.port)
     except (ListenError, AuthError) as exc:
         raise UsageError(str(exc)) from None
     with StopRequest() as stop:
@@ -39,12 +38,6 @@ def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
             pass
     server.stop()
     return EXIT_OK
-
-
-def _listen(text: str) -> tuple[str, int]:
-    from ..web import parse_listen
-
-    return parse_listen(text)
 
 
 def _read_password() -> str:

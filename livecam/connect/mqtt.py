@@ -51,7 +51,7 @@ from pathlib import Path
 import cv2
 
 from .. import __version__
-from ..door.events import Event, EventHandler
+from ..door import Event, EventHandler
 from .outbox import Outbox, OutboxBusy
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..engine.gallery import Gallery
+from ..engine import Gallery
 from ..storage import atomic_write_bytes
 
 

@@ -29,12 +29,20 @@ import cv2
 import numpy as np
 
 from .. import names
-from ..engine.batch import EngineSettings
-from ..engine.faces import Face, FaceEngine
-from ..engine.gallery import Gallery, cache_path, read_cache, write_cache
-from ..engine.images import ImageError, is_image_path, load_image
-from ..engine.matching import Matcher
-from ..live.detection import Detector
+from ..engine import (
+    EngineSettings,
+    Face,
+    FaceEngine,
+    Gallery,
+    ImageError,
+    Matcher,
+    cache_path,
+    is_image_path,
+    load_image,
+    read_cache,
+    write_cache,
+)
+from ..live import Detector
 from ..models import MODELS
 from ..storage import atomic_write_bytes, ensure_private_dir
 from .events import UnknownStore, promote
@@ -180,6 +188,19 @@ def _people(root: Path) -> dict[str, _Entries]:
 def enrolled_names(root: Path) -> set[str]:
     """The names of the people in the gallery (NFC)."""
     return {name for name, e in _people(root).items() if e.folders or e.singles}
+
+
+def people_photos(root: Path) -> dict[str, list[Path]]:
+    """Each person in the gallery (NFC name, sorted) and their photos on disk: regular image files, never a link."""
+    out: dict[str, list[Path]] = {}
+    for name, entries in _people(root).items():
+        if not (entries.folders or entries.singles):
+            continue
+        photos = list(entries.singles)
+        for folder in entries.folders:
+            photos += sorted(p for p in folder.iterdir() if is_image_path(p) and not p.is_symlink() and p.is_file())
+        out[name] = photos
+    return dict(sorted(out.items()))
 
 
 def _entries(root: Path, name: str) -> _Entries:

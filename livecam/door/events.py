@@ -34,9 +34,8 @@ import cv2
 import numpy as np
 
 from ..config import DoorConfig
-from ..engine.faces import face_distance
-from ..engine.images import MAX_FILE_BYTES
-from ..live.recognizer import FrameResult, TrackUpdate
+from ..engine import MAX_FILE_BYTES, face_distance
+from ..live import FrameResult, TrackUpdate
 from ..models import DLIB
 from ..storage import PRIVATE_FILE, atomic_write_bytes, ensure_private_dir, open_private, read_regular
 
@@ -483,6 +482,20 @@ def events_by_crop(path: Path | None, names: set[str] | None = None) -> dict[str
     return out
 
 
+@dataclass(frozen=True)
+class Visitor:
+    """One kept crop of a stranger, with what the audit log says of it; from the crop itself (its time, and the
+    camera in its name) when the log is off or has dropped the event (`logged` False)."""
+
+    id: str
+    path: Path
+    time: str
+    camera: str
+    nearest: str | None
+    distance: float | None
+    logged: bool
+
+
 _CROP_NAME = re.compile(r"\d{8}-\d{6}-\d{6}-(?P<camera>.+)-t\d+-[0-9a-f]{6}")  # see UnknownStore.save
 
 
@@ -524,6 +537,30 @@ class UnknownStore:
         if not self.folder.is_dir():
             return []
         return sorted(p for p in self.folder.glob("*.jpg") if not p.is_symlink() and p.is_file())
+
+    def visitors(self, events_log: Path | None) -> list[Visitor]:
+        """The kept crops, oldest first (the names start with the time), each with its audit record."""
+        crops = self.list()
+        seen = events_by_crop(events_log, {p.name for p in crops}) if crops else {}
+        return [self._visitor(p, seen.get(p.name)) for p in crops]
+
+    @classmethod
+    def _visitor(cls, crop: Path, event: dict | None) -> Visitor:
+        event = event or {}
+        when = event.get("time") or datetime.fromtimestamp(crop.lstat().st_mtime, timezone.utc).isoformat(
+            timespec="seconds"
+        )
+        nearest, distance = event.get("nearest"), event.get("distance")
+        known = isinstance(nearest, str) and bool(nearest) and isinstance(distance, (int, float))
+        return Visitor(
+            crop.stem,
+            crop,
+            str(when),
+            str(event.get("camera") or cls.camera_of(crop) or "-"),
+            nearest if known else None,
+            float(distance) if known else None,
+            bool(event),
+        )
 
     def find(self, visitor_id: str) -> Path:
         path = self.folder / f"{visitor_id}.jpg"

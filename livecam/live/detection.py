@@ -12,8 +12,7 @@ import logging
 import cv2
 import numpy as np
 
-from ..engine.faces import Box
-from ..engine.stages import FrameDetector
+from ..engine import Box, FrameDetector
 
 log = logging.getLogger(__name__)
 

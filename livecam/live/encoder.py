@@ -20,9 +20,9 @@ import time
 import numpy as np
 
 # EncoderError and the pipe's wire format live in batch.py: the photo encoding pool uses them too
-from ..engine.batch import PEER_GONE, EncoderError, EngineSettings
-from ..engine.batch import recv_arrays as _recv_arrays
-from ..engine.batch import send_arrays as _send_arrays
+from ..engine import PEER_GONE, EncoderError, EngineSettings
+from ..engine import recv_arrays as _recv_arrays
+from ..engine import send_arrays as _send_arrays
 
 log = logging.getLogger(__name__)
 

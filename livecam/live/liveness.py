@@ -24,7 +24,7 @@ MIN_SAMPLES = 6  # frames of open eyes needed before a blink can be judged
 MIN_DROP = 0.06  # and the eyes must close by at least this much EAR (open eyes are ~0.25-0.45)
 MIN_CLOSED_SECONDS = 0.06  # a blink keeps the eyes closing for 2+ frames at 25-30 fps; jitter lasts one
 MAX_CLOSED_SECONDS = 0.5  # longer than this is eyes shut, not a blink
-LICENCE_NOTE = "liveness: blink uses dlib's 68-landmark model, trained on iBUG 300-W: non-commercial use only"
+BLINK_LICENCE_NOTE = "liveness: blink uses dlib's 68-landmark model, trained on iBUG 300-W: non-commercial use only"
 
 
 def eye_aspect_ratios(points68: np.ndarray) -> tuple[float, float]:

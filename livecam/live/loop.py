@@ -32,7 +32,7 @@ import numpy as np
 from imutils.video import FPS
 
 from ..cpu import cpu_share
-from ..engine.faces import Box
+from ..engine import Box
 from ..stopping import StopRequest
 from ..storage import ensure_private_dir, open_private
 from . import overlay

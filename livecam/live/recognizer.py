@@ -25,9 +25,7 @@ import cv2
 import numpy as np
 
 from ..config import DoorConfig, LiveConfig
-from ..engine.faces import Box, face_distance
-from ..engine.matching import Match, Matcher
-from ..engine.stages import LiveEngine
+from ..engine import Box, LiveEngine, Match, Matcher, face_distance
 from ..identity import UNDECIDED, Identity
 from .budget import EncodeAllowance
 from .capture import Frame

@@ -13,17 +13,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ..engine.batch import EngineSettings
-from ..engine.faces import FaceEngine
-from ..engine.gallery import Gallery, gallery_stats, load_gallery, scan_photos
-from ..engine.matching import Matcher
+from ..engine import EngineSettings, FaceEngine, Gallery, Matcher, gallery_stats, load_gallery, scan_photos
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 
 
-def listing(root: Path) -> tuple:
+def gallery_listing(root: Path) -> tuple:
     """What the watcher compares: the loader's own notion of a photo's version (Stamp), so that a photo
     swapped for another with its size and mtime forged is a change here as it is to the cache."""
     try:
@@ -49,7 +46,7 @@ class GalleryWatcher:
         # `baseline`: the listing taken before the running gallery was loaded. Taken here instead,
         # a photo added while the models and gallery loaded (seconds on a small board) was in it
         # already, so it never counted as a change and never reached the loop.
-        self._seen = listing(self.root) if baseline is None else baseline
+        self._seen = gallery_listing(self.root) if baseline is None else baseline
         self._engine: FaceEngine | None = None  # its own models, built on the first change
         self._ready: Matcher | None = None
         self._lock = threading.Lock()
@@ -59,7 +56,7 @@ class GalleryWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            now = listing(self.root)
+            now = gallery_listing(self.root)
             if now == self._seen:
                 continue
             self._seen = now

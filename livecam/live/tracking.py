@@ -26,8 +26,7 @@ import cv2
 import numpy as np
 
 from ..config import VotingConfig
-from ..engine.faces import Box
-from ..engine.matching import Match
+from ..engine import Box, Match
 from ..identity import STRANGER, UNDECIDED, Identity
 from ..models import DLIB
 from .liveness import BlinkDetector

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from .app import create_app
 from .auth import AuthError, LoginLimiter, load_password, set_password
-from .server import DEFAULT_LISTEN, ListenError, WebServer, check_exposure, parse_listen
+from .server import (
+    DEFAULT_LISTEN,
+    Flags,
+    ListenError,
+    WebServer,
+    WebSettings,
+    check_exposure,
+    parse_listen,
+    web_settings,
+)
 
 __all__ = [
     "DEFAULT_LISTEN",
+    "Flags",
+    "WebSettings",
+    "web_settings",
     "AuthError",
     "ListenError",
     "LoginLimiter",

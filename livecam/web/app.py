@@ -228,7 +228,7 @@ def create_app(
 
     @app.get("/calibration.png")
     def calibration_png():
-        from ..door.calibrate import histogram_png
+        from ..door import histogram_png
 
         try:
             cal, _, _ = files.calibration()

@@ -11,22 +11,23 @@ import logging
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ..config import Config
-from ..door.enroll import (
+from ..door import (
     EnrollError,
+    UnknownStore,
+    Visitor,
+    audit_records,
     check_new_name,
     enroll_images,
+    people_photos,
     person_folder,
     promote_visitor,
     remove_person,
     rename_person,
 )
-from ..door.events import UnknownStore, audit_records, events_by_crop
-from ..engine.gallery import load_gallery
-from ..engine.images import is_image_path
+from ..engine import load_gallery
 from ..names import NameError_, validate_name
 from ..storage import atomic_write_bytes
 from ..wiring import gallery_settings
@@ -35,16 +36,6 @@ log = logging.getLogger(__name__)
 
 MAX_EVENTS_SHOWN = 500  # newest first; the log itself may be far longer
 MAX_PHOTO_BYTES = 8 * 2**20  # an uploaded photo (the gallery reader then checks what it declares)
-
-
-@dataclass(frozen=True)
-class Visitor:
-    id: str
-    path: Path
-    time: str
-    camera: str
-    nearest: str | None
-    distance: float | None
 
 
 @dataclass(frozen=True)
@@ -71,28 +62,8 @@ class DoorFiles:
 
     # -- unknown visitors ------------------------------------------------------------------------
     def visitors(self) -> list[Visitor]:
-        if self.store is None:
-            return []
-        crops = self.store.list()
-        seen = events_by_crop(self.cfg.door.events_log, {p.name for p in crops})
-        out = []
-        for p in reversed(crops):  # newest first: the names start with the time
-            event = seen.get(p.name, {})
-            when = event.get("time") or datetime.fromtimestamp(p.lstat().st_mtime, timezone.utc).isoformat(
-                timespec="seconds"
-            )
-            distance = event.get("distance")
-            out.append(
-                Visitor(
-                    p.stem,
-                    p,
-                    str(when),
-                    str(event.get("camera") or UnknownStore.camera_of(p) or "-"),
-                    event.get("nearest") if isinstance(event.get("nearest"), str) else None,
-                    float(distance) if isinstance(distance, (int, float)) else None,
-                )
-            )
-        return out
+        """Newest first."""
+        return [] if self.store is None else self.store.visitors(self.cfg.door.events_log)[::-1]
 
     def visitor_photo(self, visitor_id: str) -> Path:
         """The crop of `visitor_id`: FileNotFoundError for anything that is not one (a path, a link)."""
@@ -143,24 +114,7 @@ class DoorFiles:
 
     # -- gallery ---------------------------------------------------------------------------------
     def people(self) -> list[Person]:
-        out = []
-        if not self.root.is_dir():
-            return out
-        for entry in sorted(self.root.iterdir()):
-            if entry.name.startswith(".") or entry.is_symlink():
-                continue
-            try:
-                name = validate_name(entry.stem if entry.is_file() else entry.name)
-            except NameError_:
-                continue
-            if entry.is_dir():
-                photos = sorted(p for p in entry.iterdir() if is_image_path(p) and p.is_file() and not p.is_symlink())
-            elif is_image_path(entry):
-                photos = [entry]
-            else:
-                continue
-            out.append(Person(name, photos))
-        return out
+        return [Person(name, photos) for name, photos in people_photos(self.root).items()]
 
     def person_photo(self, name: str, file_name: str) -> Path:
         """One photo of a person in the gallery; FileNotFoundError for anything else (a path, a link, a name
@@ -169,11 +123,9 @@ class DoorFiles:
             clean = validate_name(name)
         except NameError_:
             raise FileNotFoundError(name) from None
-        for person in self.people():
-            if person.name == clean:
-                for photo in person.photos:
-                    if photo.name == file_name:
-                        return photo
+        for photo in people_photos(self.root).get(clean, []):
+            if photo.name == file_name:
+                return photo
         raise FileNotFoundError(f"{name}/{file_name}")
 
     def add_photos(self, name: str, uploads: list[tuple[str, bytes]], force: bool = False) -> Outcome:
@@ -242,7 +194,7 @@ class DoorFiles:
         gallery cannot be calibrated (fewer than two people)."""
         import numpy as np
 
-        from ..door.calibrate import calibrate, recommendation
+        from ..door import calibrate, recommendation
         from ..models import MODELS
 
         with self._lock:

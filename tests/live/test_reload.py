@@ -8,7 +8,7 @@ import time
 from conftest import photo
 
 from livecam.engine.batch import EngineSettings
-from livecam.live.reload import GalleryWatcher, listing
+from livecam.live.reload import GalleryWatcher, gallery_listing
 
 
 def _first_reload(watcher, seconds: float):
@@ -29,7 +29,7 @@ def test_a_photo_added_while_the_running_gallery_loaded_is_not_missed(make_galle
     """The watcher used to take its first listing after the models and gallery had loaded: a photo added
     during those seconds was in that listing, never counted as a change, and never reached the loop."""
     root = make_gallery({"Tony_Blair": [1]})
-    baseline = listing(root)  # taken before the running gallery was loaded
+    baseline = gallery_listing(root)  # taken before the running gallery was loaded
     shutil.copy(photo(data, "Tony_Blair", 2), root / "Tony_Blair" / "2.jpg")  # arrives while it loads
     watcher = GalleryWatcher(root, EngineSettings(), lambda g: g.matcher(0.45, 0.04), interval=0.05, baseline=baseline)
     matcher = _first_reload(watcher, 60)
@@ -45,7 +45,7 @@ def test_a_stranger_swapped_for_the_person_with_size_and_mtime_forged_reaches_th
 
     root, folder = _plant_stranger(tmp_path, data)
     probe = data / "identities" / STRANGER / "3.jpg"
-    baseline = listing(root)
+    baseline = gallery_listing(root)
     running = load_gallery(root, EngineSettings(), 1, engine)  # what the door started with
     assert _name_of(running.matcher(0.45, 0.04), engine, probe) == PERSON
     watcher = GalleryWatcher(root, EngineSettings(), lambda g: g.matcher(0.45, 0.04), interval=0.05, baseline=baseline)
