@@ -4,7 +4,7 @@
         [--half all|tune|report]
 
 Pairs come from $LIVECAM_TEST_DATA/identities (64 LFW people, 250x250 photos; `--half` keeps the people of
-one half of door_scenes.py's fixed split): per set, 300 same-person and 300 different-person pairs drawn with
+one half of doorbench/people.py's fixed split): per set, 300 same-person and 300 different-person pairs drawn with
 a fixed seed. Accuracy is 10-fold: the threshold chosen on 9 folds is scored on the 10th (LFW's protocol).
 Photos are encoded once per model with `livecam encode --model M`. Also: of every pair of those photos, the
 share of same-person pairs within the distance that 0.1 % of different-person pairs are within (a door's
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 LIVECAM = str(REPO / ".venv" / "bin" / "livecam")
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from door_scenes import split_people  # noqa: E402
+from doorbench.people import split_people  # noqa: E402
 
 
 def people_photos(root: Path, people: list[str] | None) -> dict[str, list[Path]]:

@@ -3,7 +3,7 @@ the network, for a probe (no mirror image), one face per call, as the encoder pr
 
     taskset -c 0 .venv/bin/python benchmarks/model_cost.py [--models dlib,mobilefacenet] [--photos 60]
 
-Photos: the first --photos of the report half's people (benchmarks/door_scenes.py's split), each face found
+Photos: the first --photos of the report half's people (benchmarks/doorbench/people.py's split), each face found
 once by dlib's HOG and the same box given to every model. Prints the median milliseconds per face of each
 stage; pin it to one core (taskset) for a one-thread figure.
 """
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from door_scenes import split_people  # noqa: E402
+from doorbench.people import split_people  # noqa: E402
 
 from livecam.engine.batch import EngineSettings  # noqa: E402
 from livecam.engine.images import load_image  # noqa: E402

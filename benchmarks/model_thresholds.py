@@ -3,7 +3,7 @@ strangers no more often than dlib at its own 0.45, and what it then accepts of e
 
     .venv/bin/python benchmarks/model_thresholds.py [--half tune|report] [--model facenet]
 
-People of one half (benchmarks/door_scenes.py's fixed split): every other person is enrolled from
+People of one half (benchmarks/doorbench/people.py's fixed split): every other person is enrolled from
 their first 3 photos; the rest of their photos are genuine probes; every photo of the others is a
 stranger probe. Open-set rule: the nearest person within the threshold, with the margin.
 """
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from door_scenes import split_people  # noqa: E402
+from doorbench.people import split_people  # noqa: E402
 
 from livecam.engine.batch import EngineSettings  # noqa: E402
 from livecam.engine.images import load_image  # noqa: E402
