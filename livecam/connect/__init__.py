@@ -5,8 +5,9 @@ Everything outside imports these names from here."""
 
 from __future__ import annotations
 
-from .mqtt import MqttError, MqttPublisher, MqttSettings, clear_snapshots, probe
+from .mqtt import MqttError, MqttPublisher, clear_snapshots, probe
 from .outbox import open_outbox
 from .systemd import Notifier
+from .topics import MqttSettings
 
 __all__ = ["MqttError", "MqttPublisher", "MqttSettings", "clear_snapshots", "open_outbox", "probe", "Notifier"]

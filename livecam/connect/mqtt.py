@@ -10,7 +10,8 @@ The topics are a contract other tools read (README, "MQTT and Home Assistant");
     <p>/<cam>/snapshot           the JPEG of the last event's face (retained; emptied when there is none)
     <p>/<cam>/present/<person>   ON while that enrolled person is at the door, else OFF (retained)
 
-and Home Assistant's discovery configs under `mqtt.discovery_prefix`.
+and Home Assistant's discovery configs under `mqtt.discovery_prefix`. What goes on those topics, and when, is
+topics.py's; this module owns the connection.
 
 The frame loop never waits for the network or the disk: `handle()` hands the
 event to the outbox (outbox.py) in memory and wakes the sender thread, which
@@ -34,176 +35,28 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import logging
-import math
-import re
 import sqlite3
 import ssl
 import threading
 import time
-import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-import cv2
-
-from .. import __version__
 from ..door import Event, EventHandler
 from .outbox import Outbox, OutboxBusy
+from .topics import MqttSettings, RetainedState, Topics, event_payload
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_QUALITY = 90
 CLOSE_GRACE = 3.0  # seconds a clean exit gives waiting events and the "offline" message
 RECONNECT_MIN, RECONNECT_MAX = 1, 30  # seconds between attempts to reach the broker (doubling)
-NONE = "none"  # the person sensor's state when nobody was recognized lately
 # Everything livecam reads is small: "online" from Home Assistant, our own discovery configs (~1 KB).
 # The broker drops a bigger message for livecam rather than send it (MQTT 5's Maximum Packet Size).
 MAX_INCOMING_BYTES = 64 * 1024
-REPUBLISH_SECONDS = 5.0  # Home Assistant's "online" gets the configs and state again at most this often
-
-
-@dataclass(frozen=True)
-class MqttSettings:
-    host: str
-    port: int
-    camera: str
-    topic_prefix: str
-    discovery_prefix: str
-    client_id: str
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    tls_ca: Path | None = None
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    person_reset_seconds: float = 60.0
-    snapshots: bool = True
-    snapshot_keep_seconds: float | None = None  # a face is not kept on the broker longer (crops' retention)
-    stranger_snapshots: bool = True  # a stranger's face too (off when no strangers' crops are kept)
-    keepalive: int = 30
 
 
 class MqttError(ValueError):
     """MQTT settings that cannot work (a CA file that is not one...); str() is one line."""
-
-
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_HASHED_SLUG = re.compile(r".*_[0-9a-f]{8}")  # the tail every hashed slug ends with
-
-
-def person_slug(name: str) -> str:
-    """A topic level and Home Assistant object id for a person, one per name (NFC: the same name in
-    either Unicode spelling has one slug): the name itself when it is plain ASCII letters, digits,
-    - and _ and does not end like a hashed slug; otherwise an ASCII form and a hash of the name.
-    A plain slug never ends in `_<8 hex>` and a hashed one always does, so a name cannot be chosen
-    to take another's slug (`Jose_Marti_67e21a26` is not `José Martí`)."""
-    name = unicodedata.normalize("NFC", name)
-    if _PLAIN_NAME.fullmatch(name) and not _HASHED_SLUG.fullmatch(name):
-        return name
-    ascii_form = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    base = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_form).strip("_")[:40] or "person"
-    return f"{base}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
-
-
-class Topics:
-    """Every topic and discovery config of one camera (the README's table)."""
-
-    def __init__(self, s: MqttSettings) -> None:
-        base = f"{s.topic_prefix}/{s.camera}"
-        self.available = f"{base}/available"
-        self.event = f"{base}/event"
-        self.person = f"{base}/person"
-        self.person_attributes = f"{base}/person/attributes"
-        self.snapshot = f"{base}/snapshot"
-        self.node = f"livecam_{s.camera}"
-        self.discovery = s.discovery_prefix
-        self.ha_status = f"{s.discovery_prefix}/status"
-        self.presence_configs = f"{s.discovery_prefix}/binary_sensor/{self.node}/+/config"
-        self._base = base
-        self._settings = s
-
-    def present(self, slug: str) -> str:
-        return f"{self._base}/present/{slug}"
-
-    def config_topic(self, component: str, object_id: str) -> str:
-        return f"{self.discovery}/{component}/{self.node}/{object_id}/config"
-
-    def _common(self) -> dict:
-        """What every entity's discovery config carries: the camera's device and its availability."""
-        return {
-            "availability_topic": self.available,
-            "payload_available": "online",
-            "payload_not_available": "offline",
-            "device": {
-                "identifiers": [self.node],
-                "name": f"livecam {self._settings.camera}",
-                "manufacturer": "livecam",
-                "model": "face recognizer",
-                "sw_version": __version__,
-            },
-        }
-
-    def device_configs(self) -> dict[str, dict]:
-        """Discovery configs of the camera's own entities: the last person, door events, the snapshot."""
-        s = self._settings
-        common = self._common()
-        configs = {
-            self.config_topic("sensor", "person"): {
-                "name": "Person",
-                "unique_id": f"{self.node}_person",
-                "state_topic": self.person,
-                "json_attributes_topic": self.person_attributes,
-                "icon": "mdi:face-recognition",
-            },
-            # Home Assistant's event entity reads `event_type` from the JSON; livecam's events carry it
-            self.config_topic("event", "door"): {
-                "name": "Door",
-                "unique_id": f"{self.node}_door",
-                "state_topic": self.event,
-                "event_types": ["recognized", "unknown"],
-                "icon": "mdi:doorbell-video",
-            },
-        }
-        if s.snapshots:
-            configs[self.config_topic("image", "snapshot")] = {
-                "name": "Snapshot",
-                "unique_id": f"{self.node}_snapshot",
-                "image_topic": self.snapshot,
-                "content_type": "image/jpeg",
-            }
-        return {topic: {**cfg, **common} for topic, cfg in configs.items()}
-
-    def presence_config(self, person: str) -> tuple[str, dict]:
-        slug = person_slug(person)
-        return self.config_topic("binary_sensor", slug), {
-            "name": person,
-            "unique_id": f"{self.node}_present_{slug}",
-            "state_topic": self.present(slug),
-            "payload_on": "ON",
-            "payload_off": "OFF",
-            "device_class": "presence",
-            **self._common(),
-        }
-
-
-def event_payload(event: Event) -> bytes:
-    """The audit log's JSON plus `event_type` (Home Assistant's event entity reads it)."""
-    record = json.loads(event.to_json())
-    record["event_type"] = event.kind
-    return json.dumps(record, ensure_ascii=False).encode()
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The face the snapshot topic shows: its JPEG, its crop in unknown/ (a stranger's), when it was taken."""
-
-    jpeg: bytes
-    crop: Path | None
-    at: float  # monotonic
 
 
 class MqttPublisher(EventHandler):
@@ -216,7 +69,7 @@ class MqttPublisher(EventHandler):
         self.settings = settings
         self.topics = Topics(settings)
         self.outbox = outbox
-        self._lock = threading.Lock()  # the state below: written by the frame loop, read by the threads
+        self.state = RetainedState(settings, people)
         self._wake = threading.Event()
         self._acked = threading.Condition()
         self._acked_mids: set[int] = set()
@@ -226,17 +79,7 @@ class MqttPublisher(EventHandler):
         self._ever_connected = False
         self._problem: str | None = None  # the last connection problem logged (each is logged once)
         self._store_problem: str | None = None  # the last outbox problem logged (idem)
-        self._people: list[str] = list(people)
-        self._present: frozenset[str] = frozenset()
-        self._person: tuple[str, dict] = (NONE, {})
-        self._person_at = 0.0  # monotonic time of the last "recognized"
-        self._snapshot: Snapshot | None = None
-        self._dirty: set[str] = set()  # state topics to publish again
-        self._cleared: set[str] = set()  # discovery configs of people no longer enrolled, to empty
-        self._republish_asked = False  # Home Assistant said "online"
-        self._republished_at = -1e18  # monotonic time everything was last published
         self._inflight: tuple[int, int] | None = None  # (outbox id, MQTT message id) awaiting its PUBACK
-        self._sent_presence: dict[str, str] = {}  # the sender thread's: each person's state as last published
 
         client = _new_client(settings, settings.client_id)
         client.will_set(self.topics.available, "offline", qos=1, retain=True)
@@ -277,49 +120,15 @@ class MqttPublisher(EventHandler):
 
     def handle(self, event: Event) -> None:
         self.outbox.put(event_payload(event))
-        with self._lock:
-            if event.kind == "recognized" and event.name:
-                self._person = (
-                    event.name,
-                    {
-                        "distance": round(event.distance, 4) if math.isfinite(event.distance) else None,
-                        "time": event.time,
-                        "liveness": event.liveness,
-                        "track": event.track,
-                        "camera": self.settings.camera,
-                    },
-                )
-                self._person_at = time.monotonic()
-                self._dirty.add("person")
-            if self.settings.snapshots and event.face is not None and event.face.size:
-                self._snapshot = self._snapshot_of(event)
-                self._dirty.add("snapshot")
+        self.state.record(event)
         self._wake.set()
 
-    def _snapshot_of(self, event: Event) -> Snapshot | None:
-        """The event's face for the snapshot topic; None (the topic emptied) for a stranger when no
-        strangers' crops are kept: the broker must not keep what the door itself does not."""
-        stranger = event.kind == "unknown"
-        if stranger and not self.settings.stranger_snapshots:
-            return None
-        ok, jpeg = cv2.imencode(".jpg", event.face, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
-        if not ok:
-            return None
-        crop = Path(event.snapshot) if stranger and event.snapshot else None
-        return Snapshot(jpeg.tobytes(), crop, time.monotonic())
-
     def presence(self, people: frozenset[str]) -> None:
-        with self._lock:
-            self._present = people
-            self._dirty.add("presence")
+        self.state.set_present(people)
         self._wake.set()
 
     def enrolled(self, people: Sequence[str]) -> None:
-        with self._lock:
-            gone = set(self._people) - set(people)
-            self._cleared |= {self.topics.presence_config(p)[0] for p in gone}
-            self._people = list(people)
-            self._dirty |= {"discovery", "presence"}
+        self.state.set_people(people)
         self._wake.set()
 
     def close(self) -> None:
@@ -358,9 +167,7 @@ class MqttPublisher(EventHandler):
         self._ever_connected = True
         client.subscribe([(self.topics.ha_status, 1), (self.topics.presence_configs, 1)])
         client.publish(self.topics.available, "online", qos=1, retain=True)
-        with self._lock:
-            self._dirty |= {"discovery", "person", "snapshot", "presence"}
-            self._republished_at = time.monotonic()
+        self.state.connected()
         self._connected.set()
         self._wake.set()
 
@@ -389,19 +196,13 @@ class MqttPublisher(EventHandler):
             # Home Assistant (re)started and wants the configs again. A retained "online" is only what
             # the broker held when livecam subscribed: everything was published at that connect anyway.
             if message.payload == b"online" and not message.retain:
-                with self._lock:
-                    self._republish_asked = True
+                self.state.ask_republish()
                 self._wake.set()
             return
         # a retained presence config of ours: is its person still enrolled?
-        if message.payload and message.topic not in self._presence_config_topics():
-            with self._lock:
-                self._cleared.add(message.topic)
+        if message.payload:
+            self.state.config_seen(message.topic)
             self._wake.set()
-
-    def _presence_config_topics(self) -> set[str]:
-        with self._lock:
-            return {self.topics.presence_config(p)[0] for p in self._people}
 
     def _log_problem(self, text: str) -> None:
         if text != self._problem:
@@ -415,9 +216,7 @@ class MqttPublisher(EventHandler):
             self._wake.clear()
             busy = False
             try:
-                self._reset_person_if_due()
-                self._forget_snapshot_if_due()
-                self._republish_if_asked()
+                self.state.due()
                 busy = not self._store()
                 if self._connected.is_set():
                     self._publish_state()
@@ -439,9 +238,8 @@ class MqttPublisher(EventHandler):
             # still connecting (a run of a few frames), the grace allows it: wait for the broker; refused,
             # unreachable or lost: the outbox keeps the events, the last will says "offline"
             return self._problem is not None
-        with self._lock:
-            if self._dirty or self._cleared:
-                return False  # published on the next turn: the run's end (presence OFF) must reach the broker
+        if self.state.pending:
+            return False  # published on the next turn: the run's end (presence OFF) must reach the broker
         return busy or self._inflight is None and not len(self.outbox)
 
     def _store(self) -> bool:
@@ -471,66 +269,9 @@ class MqttPublisher(EventHandler):
             self._store_problem = text
             log.warning("%s", text)
 
-    def _reset_person_if_due(self) -> None:
-        with self._lock:
-            if self._person[0] != NONE and time.monotonic() - self._person_at >= self.settings.person_reset_seconds:
-                self._person = (NONE, {})
-                self._dirty.add("person")
-
-    def _forget_snapshot_if_due(self) -> None:
-        """The face goes when its crop does (purged, retention) or when it is older than the crops' retention."""
-        with self._lock:
-            snap, keep = self._snapshot, self.settings.snapshot_keep_seconds
-            if snap is None:
-                return
-            aged = keep is not None and time.monotonic() - snap.at >= keep
-            if aged or (snap.crop is not None and not snap.crop.exists()):
-                self._snapshot = None
-                self._dirty.add("snapshot")
-
-    def _republish_if_asked(self) -> None:
-        """Home Assistant's "online", at most once every REPUBLISH_SECONDS: a flood of them (a loop of
-        automations, a hostile client) must not make livecam send its whole state, JPEG included, each time."""
-        with self._lock:
-            now = time.monotonic()
-            if self._republish_asked and now - self._republished_at >= REPUBLISH_SECONDS:
-                self._republish_asked = False
-                self._republished_at = now
-                self._dirty |= {"discovery", "person", "snapshot", "presence"}
-
     def _publish_state(self) -> None:
-        with self._lock:
-            dirty, self._dirty = self._dirty, set()
-            cleared, self._cleared = self._cleared, set()
-            person, attributes = self._person
-            snapshot, people, present = self._snapshot, list(self._people), self._present
-        publish = self.client.publish
-        if "discovery" in dirty:
-            for topic, config in self.topics.device_configs().items():
-                publish(topic, json.dumps(config), qos=1, retain=True)
-            if not self.settings.snapshots:  # no Snapshot entity: an earlier run's config is emptied
-                publish(self.topics.config_topic("image", "snapshot"), b"", qos=1, retain=True)
-            for p in people:
-                topic, config = self.topics.presence_config(p)
-                publish(topic, json.dumps(config, ensure_ascii=False), qos=1, retain=True)
-        for topic in cleared:  # an empty retained config removes the entity from Home Assistant
-            publish(topic, b"", qos=1, retain=True)
-            publish(self.topics.present(topic.rsplit("/", 2)[-2]), b"", qos=1, retain=True)
-        if "person" in dirty:
-            publish(self.topics.person, person, qos=1, retain=True)
-            publish(self.topics.person_attributes, json.dumps(attributes, ensure_ascii=False), qos=1, retain=True)
-        if "snapshot" in dirty:
-            # no face held (snapshots off, none yet this run, aged out, purged): an empty retained
-            # message removes the one the broker keeps, whose age livecam cannot know
-            publish(self.topics.snapshot, snapshot.jpeg if snapshot else b"", qos=1, retain=True)
-        if "presence" in dirty:
-            if "discovery" in dirty:
-                self._sent_presence = {}  # (re)connected, or the gallery changed: every sensor again
-            for p in people:
-                state = "ON" if p in present else "OFF"
-                if self._sent_presence.get(p) != state:  # only changes: a gallery of 100 is not 100 messages
-                    publish(self.topics.present(person_slug(p)), state, qos=1, retain=True)
-                    self._sent_presence[p] = state
+        for topic, payload in self.state.messages():
+            self.client.publish(topic, payload, qos=1, retain=True)
 
     def _drain(self) -> None:
         """Events from the outbox, oldest first, one at a time, each removed once acknowledged."""

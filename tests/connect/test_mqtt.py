@@ -13,15 +13,15 @@ import subprocess
 import sys
 import threading
 import time
-import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
 from broker import Broker, Subscriber, free_port, publish_elsewhere
 
-from livecam.connect.mqtt import MqttPublisher, MqttSettings, Topics, event_payload, person_slug
+from livecam.connect.mqtt import MqttPublisher
 from livecam.connect.outbox import Outbox
+from livecam.connect.topics import MqttSettings, event_payload, person_slug
 from livecam.door.events import Event
 
 LIVECAM = [sys.executable, "-m", "livecam"]
@@ -370,28 +370,6 @@ def test_tls_with_a_self_signed_ca(tmp_path, caplog):
         sub.close()
     finally:
         b.stop()
-
-
-def test_topics_of_names_with_wildcards_or_unicode_stay_one_level():
-    t = Topics(settings(1883))
-    for name in ("A+B", "x#y", "José", "Zoë/../x", "a b"):
-        slug = person_slug(name)
-        assert "/" not in slug and "+" not in slug and "#" not in slug and " " not in slug
-        assert t.present(slug).count("/") == 3
-    assert person_slug("A+B") != person_slug("A#B")
-
-
-def test_slugs_are_one_per_name_in_either_unicode_spelling_and_cannot_be_taken_by_a_crafted_name():
-    """`Jose_Marti_67e21a26` (a plain name) had the slug of `José Martí`: one presence sensor for two
-    people. And `José Martí` spelled in NFD had a slug of its own."""
-    jose = "José Martí"
-    assert person_slug(unicodedata.normalize("NFD", jose)) == person_slug(jose) == "Jose_Marti_67e21a26"  # README
-    names = [jose, person_slug(jose), "Jose Marti", "Jose_Marti", "José_Martí", "Ada", "Ada_0123abcd", "Ada_0123ABCD"]
-    names += [person_slug(n) for n in names]  # every slug, tried as a name
-    names = list(dict.fromkeys(names))
-    slugs = [person_slug(n) for n in names]
-    assert len(set(slugs)) == len(names), [(n, s) for n, s in zip(names, slugs, strict=True) if slugs.count(s) > 1]
-    assert person_slug("Ada") == "Ada" and person_slug("Ada_0123ABCD") == "Ada_0123ABCD"  # plain names as they are
 
 
 def test_mqtt_config_errors_are_one_line(tmp_path):
