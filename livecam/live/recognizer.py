@@ -6,12 +6,9 @@ undecided (every frame, so a known face is named within a few frames), then
 only every `recheck_seconds`, when the face has grown, or when what is in its
 box has changed somewhat.
 
-A track's name is a claim about the face in its box now (tracking.py ends
-the track on any sign that the face changed). Each new encoding is also a
-check of the claim: one that is not within the threshold of the track's
-name, that matches someone on a track shown as unknown, or that is far from
-the track's own earlier encodings ends the track, and a new one, with no
-name, votes or blink, starts from that encoding.
+This module is the bookkeeping: stepping the tracker, cutting chips and sending them to the encoder, applying
+what comes back to the tracks it was for, and reporting each frame. What the encodings decide (when a face is
+looked at, what breaks a claim, how a name is given, why none is shown) is naming.py's policy.
 """
 
 from __future__ import annotations
@@ -25,37 +22,18 @@ import cv2
 import numpy as np
 
 from ..config import DoorConfig, LiveConfig
-from ..engine import Box, LiveEngine, Match, Matcher, face_distance
-from ..identity import UNDECIDED, Identity
+from ..engine import Box, LiveEngine, Matcher
+from ..identity import Identity
 from .budget import EncodeAllowance
 from .capture import Frame
 from .encoder import EncoderProcess
 from .liveness import BlinkDetector, eye_aspect_ratios
-from .tracking import Track, Tracker, VotingRule, decide, iou
+from .naming import FIRST_LOOK, NamingPolicy
+from .tracking import Track, Tracker, VotingRule, iou
 
 log = logging.getLogger(__name__)
 
-REGROWTH = 1.5  # re-encode a decided track when its face area grows this much
-UNKNOWN_RECHECK = 8  # detection rounds between looks at a face shown as unknown...
-UNKNOWN_EAGER_RECHECK = 2  # ...and while its "unknown" event still waits, if it is near someone
-# (spec.unknown_eager_within: in dlib's space a known face seen badly at first is ~0.45-0.6 from its
-# gallery). The model's spec also says when an encoding is another face (spec.same_face_distance:
-# dlib's two encodings of one face a moment apart are ~0.2-0.35 apart, two people ~0.6 and more) and
-# how far past the threshold a face stays undecided rather than "unknown" (spec.unknown_gap).
-FIRST_LOOK = "first look"  # an encoding that decides a name or answers a doubt (budget.py: spent first)
-RECHECK = "re-check"  # one that questions a settled name or looks again at a stranger (from what is left)
 OVERLAP_ENDS = 0.2  # tracks whose boxes come to overlap this much (IoU) end: flow may have swapped them
-
-
-class Reason:
-    """Why a face shows no name (the overlay's debug mode and `-v` logging)."""
-
-    LOOKING = "not encoded yet"
-    CHECKING = "checking"  # what is in the box changed somewhat: the name waits for an encoding to confirm it
-    TOO_FAR = "too far"  # the pooled distance to the nearest person is over the threshold
-    MARGIN = "margin"  # within the threshold, but a second person is nearly as close
-    VOTES = "waiting for votes"  # accepted, but not yet by enough of the recent encodings
-    BLINK = "blink to enter"
 
 
 @dataclass(frozen=True)
@@ -140,8 +118,17 @@ class Recognizer:
         self.encoder = encoder  # None: encode on this thread (files: same result every run)
         self.matcher = matcher  # replaced whole when the gallery changes
         self.settings = settings
-        self.recheck_frames = max(1, round(settings.recheck_seconds * fps))
         self.fps = fps
+        spec = engine.spec
+        self.policy = NamingPolicy(
+            settings.voting,
+            settings.detect_every,
+            max(1, round(settings.recheck_seconds * fps)),
+            settings.unknown_wait_seconds * fps,
+            spec.unknown_gap,
+            spec.unknown_eager_within,
+            spec.same_face_distance,
+        )
         self.tracker = Tracker(settings.max_faces)
         self._updates: list[TrackUpdate] = []
         self._ended: list[Track] = []
@@ -204,7 +191,7 @@ class Recognizer:
 
     def _face(self, track: Track) -> TrackedFace:
         pooled = track.pooled
-        shown = UNDECIDED if track.doubt else track.identity  # a doubted claim shows no name until confirmed
+        shown = self.policy.shown(track)
         return TrackedFace(
             track.box,
             track.id,
@@ -217,18 +204,7 @@ class Recognizer:
         )
 
     def _reason(self, track: Track) -> str | None:
-        if track.doubt and track.identity.decided:
-            return Reason.CHECKING
-        if track.identity.is_person:
-            return Reason.BLINK if self._alive(track) is False else None
-        pooled = track.pooled
-        if pooled is None:
-            return Reason.LOOKING
-        if pooled.distance > self.matcher.threshold:
-            return Reason.TOO_FAR
-        if pooled.margin < self.matcher.margin:
-            return Reason.MARGIN
-        return Reason.VOTES
+        return self.policy.reason(track, self.matcher, self._alive(track))
 
     def _alive(self, track: Track) -> bool | None:
         return (track.blink is not None and track.blink.alive) if self.settings.liveness else None
@@ -270,41 +246,11 @@ class Recognizer:
             pooled.nearest if pooled else None,
         )
 
-    def _need(self, track: Track, index: int) -> str | None:
-        """Is an encoding of this track due on frame `index`: FIRST_LOOK, RECHECK or None? Looks are
-        spent where they can change what is shown: soon on new, doubted and nearly-named faces (first
-        looks: they decide a name), rarely on settled ones (re-checks: they question one)."""
-        since = index - track.last_encoded
-        if since < 1:
-            return None
-        if track.doubt or not track.votes:
-            return FIRST_LOOK
-        every = self.settings.detect_every
-        pooled = track.pooled
-        if not track.identity.decided and len(track.votes) < self.settings.voting.window:
-            # undecided: a face within reach of a name gets its second look on the next frame
-            # (a known face is named within a few frames); others every detection round
-            reachable = pooled is not None and pooled.distance <= self.matcher.threshold + self.engine.spec.unknown_gap
-            due = (reachable and len(track.votes) < self.settings.voting.agree) or since >= every
-            return FIRST_LOOK if due else None
-        if not track.identity.is_person:
-            # shown as unknown, or undecided after a full window (just beyond the threshold): a known
-            # face seen badly at first gets another look soon while its "unknown" event waits
-            young = index - track.born < self.settings.unknown_wait_seconds * self.fps
-            near = pooled is not None and pooled.distance <= self.engine.spec.unknown_eager_within
-            rounds = UNKNOWN_EAGER_RECHECK if young and near else UNKNOWN_RECHECK
-            return RECHECK if since >= min(rounds * every, self.recheck_frames) else None
-        if len(track.votes) < self.settings.voting.agree:
-            return FIRST_LOOK  # named by one close look: the door waits for a second one
-        if since >= self.recheck_frames:
-            return RECHECK
-        return RECHECK if track.box.area >= REGROWTH * track.encoded_area and since >= every else None
-
     def _encode_due(self, frame: Frame) -> int:
         if self.encoder is not None:
             self._collect(frame.index)
         h, w = frame.image.shape[:2]
-        needs = {id(t): self._need(t, frame.index) for t in self.tracker.tracks if not t.pending}
+        needs = {id(t): self.policy.need(t, frame.index, self.matcher) for t in self.tracker.tracks if not t.pending}
         due = [t for t in self.tracker.tracks if needs.get(id(t)) and _inside(t.box, h, w)]
         if not due:
             return 0
@@ -356,9 +302,8 @@ class Recognizer:
                 self._apply([t for t, _ in live], np.array([e for _, e in live]), index)
 
     def _apply(self, tracks: list[Track], encodings: np.ndarray, index: int) -> None:
-        window = self.settings.voting.window
         for track, encoding, match in zip(tracks, encodings, self.matcher.match(encodings), strict=True):
-            broken = self._breaks_claim(track, encoding, match)
+            broken = self.policy.breaks_claim(track, encoding, match, self.matcher)
             if broken:
                 log.debug("track %d ends: %s (nearest %s %.3f)", track.id, broken, match.nearest, match.distance)
                 self._ended.append(track)
@@ -366,38 +311,11 @@ class Recognizer:
                 # this encoding is the new claim's first; its best view (crop) comes with its next look,
                 # never from the face before it
                 track.last_encoded, track.encoded_area = index, track.box.area
-            track.confirmed = max(track.confirmed, track.chip_doubts)
-            track.votes.append(match)
-            track.encodings.append(encoding)
-            track.embedding = np.mean(list(track.encodings)[-window:], axis=0)
-            pooled = self.matcher.match_one(track.embedding)
-            track.pooled = pooled
-            before = track.identity
-            beyond = self.matcher.threshold + self.engine.spec.unknown_gap
-            identity, distance = decide(list(track.votes), pooled, self.settings.voting, beyond)
-            if identity.decided and (not track.identity.is_person or identity == track.identity):
-                track.identity, track.distance = identity, distance
-            if track.identity != before:
+            if self.policy.vote(track, encoding, match, self.matcher):
                 self._log_decision(track)
             if self.settings.liveness and track.blink is None and track.identity.is_person:
                 track.blink = BlinkDetector(self.fps)
             self._updates.append(self._update(track))
-
-    def _breaks_claim(self, track: Track, encoding: np.ndarray, match: Match) -> str | None:
-        """Why this encoding cannot be the face the track has been following, or None if it can."""
-        if track.embedding is None:
-            return None
-        if float(face_distance(track.embedding, encoding)) > self.engine.spec.same_face_distance:
-            return "another face"
-        if track.identity.is_stranger and match.name is not None:
-            return f"{match.name} on a track shown as unknown"
-        person = track.identity.person
-        if person is not None:
-            if match.name is not None and match.name != person:
-                return f"{match.name}, not {person}"
-            if self.matcher.distance_to(encoding, person) > self.matcher.threshold:
-                return f"not within the threshold of {person}"
-        return None
 
     def _log_decision(self, track: Track) -> None:
         if not log.isEnabledFor(logging.DEBUG):

@@ -17,7 +17,8 @@ from livecam.live import overlay
 from livecam.live.capture import FileSource, LatestFrameReader, SourceError, open_source
 from livecam.live.detection import Detector
 from livecam.live.loop import StageTimes, file_schedule
-from livecam.live.recognizer import Reason, TrackedFace
+from livecam.live.naming import Reason
+from livecam.live.recognizer import TrackedFace
 
 
 @pytest.fixture

@@ -19,10 +19,13 @@ from conftest import Clock
 
 from livecam.door.events import DoorPolicy, EventSink
 from livecam.engine.faces import Box
-from livecam.engine.matching import Matcher
+from livecam.engine.matching import Match, Matcher
+from livecam.identity import STRANGER, UNDECIDED, Identity
 from livecam.identity import STRANGER_LABEL as UNKNOWN
 from livecam.live.capture import Frame
-from livecam.live.recognizer import FrameResult, LiveSettings, Reason, Recognizer, TrackUpdate
+from livecam.live.naming import FIRST_LOOK, RECHECK, NamingPolicy, Reason
+from livecam.live.recognizer import FrameResult, LiveSettings, Recognizer, TrackUpdate
+from livecam.live.tracking import Track, VotingRule
 from livecam.models import DLIB
 
 W, H, FACE = 320, 240, 80
@@ -478,3 +481,81 @@ def test_while_the_budget_holds_encodings_back_no_name_is_shown_and_none_is_gues
     assert all(r.encoded <= 1 for r in one_at_a_time.results)
     assert min(one_at_a_time.names_on(faces[0])) == 0 and min(one_at_a_time.names_on(faces[1])) == 1
     assert one_at_a_time.wrong_names(faces) == []
+
+
+# -- NamingPolicy alone, as tables (naming.py): when to look, what breaks a claim ---------------------------------
+
+POLICY = NamingPolicy(
+    VotingRule(window=5, agree=2, instant_distance=0.42, unknown_after=2),
+    detect_every=EVERY,
+    recheck_frames=60,
+    unknown_wait_frames=90,
+    unknown_gap=DLIB.unknown_gap,
+    unknown_eager_within=DLIB.unknown_eager_within,
+    same_face_distance=DLIB.same_face_distance,
+)
+ADA, BOB = np.eye(128, dtype=np.float32)[0] * SEP, np.eye(128, dtype=np.float32)[1] * SEP
+MATCHER = Matcher(np.stack([ADA, BOB]), np.array([0, 1]), ENROLLED, threshold=0.5, margin=0.05)
+
+
+def a_track(identity=None, votes=0, pooled=None, since=1, born=50, grown=1.0, doubt=False) -> Track:
+    """A track seen on frame 100 (born on `born`), last encoded `since` frames before."""
+    track = Track(1, Box(0, int(80 * grown**0.5), int(80 * grown**0.5), 0), born, 100)
+    track.identity = identity or UNDECIDED
+    track.votes.extend([pooled or Match(None, 0.9, 0.3, "Ada")] * votes)
+    track.pooled = pooled if votes else None
+    track.last_encoded, track.encoded_area = 100 - since, 80 * 80
+    track.doubts = int(doubt)
+    return track
+
+
+near_ada = Match(None, 0.53, 0.3, "Ada")  # within reach of Ada (threshold + unknown_gap)
+far = Match(None, 0.9, 0.3, "Ada")
+
+
+@pytest.mark.parametrize(
+    "track, due",
+    [
+        (a_track(since=0), None),  # encoded on this frame
+        (a_track(), FIRST_LOOK),  # never encoded
+        (a_track(Identity.of("Ada"), votes=3, pooled=Match("Ada", 0.3, 0.3, "Ada"), doubt=True), FIRST_LOOK),
+        (a_track(votes=1, pooled=near_ada), FIRST_LOOK),  # nearly named: looked at again on the next frame
+        (a_track(votes=1, pooled=far, since=EVERY - 1), None),  # far: once a detection round
+        (a_track(votes=1, pooled=far, since=EVERY), FIRST_LOOK),
+        (a_track(STRANGER, votes=5, pooled=near_ada, since=2 * EVERY), RECHECK),  # young, near: eager
+        (a_track(STRANGER, votes=5, pooled=near_ada, since=2 * EVERY, born=100 - 90), None),  # event sent
+        (a_track(STRANGER, votes=5, pooled=far, since=2 * EVERY), None),  # far: every 8 rounds
+        (a_track(STRANGER, votes=5, pooled=far, since=8 * EVERY), RECHECK),
+        (a_track(Identity.of("Ada"), votes=1, pooled=Match("Ada", 0.3, 0.3, "Ada")), FIRST_LOOK),  # one look
+        (a_track(Identity.of("Ada"), votes=3, pooled=Match("Ada", 0.3, 0.3, "Ada"), since=59), None),
+        (a_track(Identity.of("Ada"), votes=3, pooled=Match("Ada", 0.3, 0.3, "Ada"), since=60), RECHECK),
+        (a_track(Identity.of("Ada"), votes=3, pooled=Match("Ada", 0.3, 0.3, "Ada"), since=EVERY, grown=1.6), RECHECK),
+    ],
+)
+def test_when_a_face_is_looked_at(track, due):
+    assert POLICY.need(track, 100, MATCHER) == due
+
+
+E = np.eye(128, dtype=np.float32)  # axes of their own: E[64 + k] moves a face d away from everyone's photo
+
+
+def named(person: str | None, embedding: np.ndarray) -> Track:
+    track = a_track(Identity.of(person) if person else STRANGER, votes=3)
+    track.embedding = embedding
+    return track
+
+
+@pytest.mark.parametrize(
+    "track, encoding, why",
+    [
+        (named("Ada", ADA + E[64] * 0.2), ADA + E[65] * 0.25, None),  # Ada again
+        (named("Ada", ADA + E[64] * 0.2), E[90] * 0.7, "another face"),
+        # 0.2 from Ada towards Bob; then 0.24 from Bob and 0.36 from the track's own: Bob, not another face
+        (named("Ada", 0.75 * ADA + 0.25 * BOB), 0.3 * ADA + 0.7 * BOB, "Bob, not Ada"),
+        (named("Ada", ADA + E[64] * 0.2), ADA + E[64] * 0.52, "not within the threshold of Ada"),
+        (named(None, ADA + E[70] * 0.6), ADA + E[70] * 0.3, "Ada on a track shown as unknown"),
+    ],
+)
+def test_what_breaks_a_claim(track, encoding, why):
+    (match,) = MATCHER.match(encoding[None, :])
+    assert POLICY.breaks_claim(track, encoding.astype(np.float32), match, MATCHER) == why
