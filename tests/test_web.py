@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -496,3 +497,35 @@ def test_a_proxy_needs_a_password_even_on_loopback(door, tmp_path, capsys):
     code = main(["--config", str(door.source), "web", "--https-proxy"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "--https-proxy" in err and "no password" in err
+
+
+def test_the_page_comes_back_by_itself_when_its_server_dies(door, monkeypatch, caplog):
+    """waitress's loop dying (a select() on a closed descriptor...) used to end the page for the rest of the run,
+    with the door still going: now it is one error line and the page serves again on the same port."""
+    import urllib.request
+
+    from livecam.web import server as web_server
+
+    monkeypatch.setattr(web_server, "RESTART_MIN", 0.2)
+    server = WebServer(create_app(door, None, door.state_dir), "127.0.0.1", 0)
+
+    def dies():
+        raise RuntimeError("select() failed: Bad file descriptor")
+
+    server._server.run = dies  # the first server's loop dies at once
+    server.start()
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/unknown", timeout=2) as reply:
+                    assert reply.status == 200 and b"Colin_Powell" in reply.read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the page did not come back"
+                time.sleep(0.1)
+        assert server.restarts == 1
+        assert "web: the server stopped (select() failed: Bad file descriptor); serving again in 0.2 s" in caplog.text
+    finally:
+        server.stop()
+    assert not server._thread.is_alive()
