@@ -38,6 +38,10 @@ class StopRequest:
     def requested(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until a stop is requested (True) or `timeout` seconds pass (False)."""
+        return self._event.wait(timeout)
+
     @property
     def exit_code(self) -> int:
         """130 for Ctrl-C (the shell convention); 0 for SIGTERM, a service stopped as asked."""

@@ -529,3 +529,58 @@ def test_the_page_comes_back_by_itself_when_its_server_dies(door, monkeypatch, c
     finally:
         server.stop()
     assert not server._thread.is_alive()
+
+
+def test_a_new_door_starts_on_the_page_with_no_gallery_folder_yet(tmp_path, data, capsys):
+    """A shop owner's first step, `livecam web`, as a real process: it crashed as soon as it served (the stop
+    request had no `wait`), and with no gallery folder yet it refused ("no such gallery folder ... (enroll makes
+    one)"): the page that enrolls people could not start before someone enrolled from the command line. Now it
+    serves, says where the gallery will be, stops cleanly on SIGTERM, and the first photo added makes the folder
+    (0700, as `enroll` does)."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from broker import free_port
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"known_faces: {tmp_path / 'known_faces'}\nstate_dir: {tmp_path / 'state'}\n")
+    port = free_port()
+    web = subprocess.Popen(
+        [sys.executable, "-m", "livecam", "--config", str(config), "web", "--listen", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/gallery", timeout=2) as reply:
+                    page = reply.read().decode()
+                break
+            except OSError:
+                assert web.poll() is None, web.stderr.read()
+                assert time.monotonic() < deadline, "the page did not answer"
+                time.sleep(0.2)
+        assert "Nobody enrolled yet" in page and str(tmp_path / "known_faces") in page  # where photos will go
+        time.sleep(1.0)  # served for a while: it used to crash on its first wait
+        assert web.poll() is None
+        web.send_signal(signal.SIGTERM)
+        assert web.wait(timeout=15) == 0
+    finally:
+        web.kill()
+    err = web.stderr.read()
+    assert "Traceback" not in err and f"{tmp_path / 'known_faces'}: no gallery folder yet" in err, err
+    assert not (tmp_path / "known_faces").exists()  # nothing made until a photo is added
+
+    client = _client(resolved(load_config(config)))
+    page = _upload(client, "Laura_Bush", [("laura.jpg", (data / "identities" / "Laura_Bush" / "1.jpg").read_bytes())])
+    assert "laura.jpg: added to Laura_Bush" in page, page
+    assert (tmp_path / "known_faces").stat().st_mode & 0o777 == 0o700
+    assert len(list((tmp_path / "known_faces" / "Laura_Bush").glob("*.jpg"))) == 1
+
+    # a file where the gallery should be is still refused, in one line
+    (tmp_path / "known_faces.txt").write_text("not a folder\n")
+    assert main(["--config", str(config), "web", "--known-faces", str(tmp_path / "known_faces.txt")]) == 2
+    assert "is not a folder" in capsys.readouterr().err

@@ -42,13 +42,16 @@ def _apply_engine_flags(cfg: Config, args: argparse.Namespace) -> Config:
 MAKES_GALLERY = frozenset({"enroll"})
 
 
-def _known_faces(cfg: Config, args: argparse.Namespace) -> Path:
+def _known_faces(cfg: Config, args: argparse.Namespace, missing_ok: bool = False) -> Path:
     """The gallery folder: --known-faces, else the config's; every command that reads it asks here.
-    A folder that does not exist is a usage error (but for `enroll`): with a typo (knwon_faces) a
-    door ran with nobody enrolled, sending "unknown" events and keeping crops of its own people.
-    An existing, empty one is fine (the command warns)."""
+    A folder that does not exist is a usage error (but for `enroll`, and with `missing_ok`: the web page, where
+    people are enrolled): with a typo (knwon_faces) a door ran with nobody enrolled, sending "unknown" events and
+    keeping crops of its own people. An existing, empty one is fine (the command warns)."""
     root = Path(args.known_faces) if getattr(args, "known_faces", None) else cfg.known_faces
-    if getattr(args, "command", None) not in MAKES_GALLERY and (problem := gallery_problem(root)):
+    problem = gallery_problem(root)
+    if missing_ok and not os.path.lexists(root):
+        problem = None
+    if getattr(args, "command", None) not in MAKES_GALLERY and problem:
         raise UsageError(f"{root}: {problem}: check known_faces in the config or --known-faces (enroll makes one)")
     return root
 

@@ -25,9 +25,14 @@ def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
             raise UsageError(str(exc)) from None
         print(f"password set ({path})")
         return EXIT_OK
-    cfg = override(cfg, known_faces=_known_faces(cfg, args))
     try:
         web = web_settings(args.listen, cfg.state_dir, args.https_proxy)
+    except (ListenError, AuthError) as exc:
+        raise UsageError(str(exc)) from None
+    cfg = override(cfg, known_faces=_known_faces(cfg, args, missing_ok=True))
+    if not cfg.known_faces.exists():
+        log.warning("%s: no gallery folder yet: the first photo added on the page makes it", cfg.known_faces)
+    try:
         app = create_app(cfg, web.password, cfg.state_dir, tls=web.https_proxy)
         server = WebServer(app, web.host, web.port)
     except (ListenError, AuthError) as exc:

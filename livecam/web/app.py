@@ -186,7 +186,7 @@ def create_app(
 
     @app.get("/gallery")
     def gallery():
-        return render_template("gallery.html", people=files.people())
+        return render_template("gallery.html", people=files.people(), folder=files.root)
 
     @app.get("/gallery/<name>/<file_name>")
     def person_photo(name: str, file_name: str):
