@@ -67,9 +67,9 @@ class MqttPublisher(EventHandler):
 
         self._paho = paho
         self.settings = settings
-        self.topics = Topics(settings)
         self.outbox = outbox
         self.state = RetainedState(settings, people)
+        self.topics = self.state.topics
         self._wake = threading.Event()
         self._acked = threading.Condition()
         self._acked_mids: set[int] = set()

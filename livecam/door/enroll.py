@@ -192,15 +192,20 @@ def enrolled_names(root: Path) -> set[str]:
 
 def people_photos(root: Path) -> dict[str, list[Path]]:
     """Each person in the gallery (NFC name, sorted) and their photos on disk: regular image files, never a link."""
-    out: dict[str, list[Path]] = {}
-    for name, entries in _people(root).items():
-        if not (entries.folders or entries.singles):
-            continue
-        photos = list(entries.singles)
-        for folder in entries.folders:
-            photos += sorted(p for p in folder.iterdir() if is_image_path(p) and not p.is_symlink() and p.is_file())
-        out[name] = photos
-    return dict(sorted(out.items()))
+    return {name: _photos(e) for name, e in sorted(_people(root).items()) if e.folders or e.singles}
+
+
+def person_photos(root: Path, name: str) -> list[Path]:
+    """The photos of one person (`name` in NFC), reading only their own folder: [] for a name not enrolled."""
+    entries = _people(root).get(name)
+    return _photos(entries) if entries is not None else []
+
+
+def _photos(entries: _Entries) -> list[Path]:
+    photos = list(entries.singles)
+    for folder in entries.folders:
+        photos += sorted(p for p in folder.iterdir() if is_image_path(p) and not p.is_symlink() and p.is_file())
+    return photos
 
 
 def _entries(root: Path, name: str) -> _Entries:

@@ -23,6 +23,7 @@ from ..door import (
     enroll_images,
     people_photos,
     person_folder,
+    person_photos,
     promote_visitor,
     remove_person,
     rename_person,
@@ -123,7 +124,7 @@ class DoorFiles:
             clean = validate_name(name)
         except NameError_:
             raise FileNotFoundError(name) from None
-        for photo in people_photos(self.root).get(clean, []):
+        for photo in person_photos(self.root, clean):  # each photo the page shows asks: not the whole gallery
             if photo.name == file_name:
                 return photo
         raise FileNotFoundError(f"{name}/{file_name}")
